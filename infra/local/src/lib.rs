@@ -1,0 +1,43 @@
+//! Local PostgreSQL and Redis servers started from the machine's own binaries (installed with
+//! apt when missing and allowed), listening on loopback only. Used by the `aula` launcher for a
+//! newcomer's platform and by the test harness when no server is already running.
+
+mod install;
+mod postgres;
+mod redis;
+mod util;
+
+pub use install::{Install, ensure_installed};
+pub use postgres::PostgresCluster;
+pub use redis::RedisServer;
+pub use util::{free_port, is_root, wait_for_port};
+
+/// Why a local server could not be provided.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A required program is missing and could not be installed.
+    #[error("{program} is not installed: {hint}")]
+    Missing {
+        /// The program looked for.
+        program: String,
+        /// What the user should do.
+        hint: String,
+    },
+    /// A command ran and failed.
+    #[error("`{command}` failed: {output}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Its combined output (tail).
+        output: String,
+    },
+    /// The server did not come up in time.
+    #[error("{0} did not become ready in time")]
+    Timeout(String),
+    /// Filesystem or process error.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Result of this crate's operations.
+pub type Result<T> = std::result::Result<T, Error>;

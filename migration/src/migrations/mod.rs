@@ -1,0 +1,10 @@
+//! The ordered migrations, one module each.
+
+use sea_orm_migration::MigrationTrait;
+
+mod m0001_platform;
+mod m0002_identity;
+
+pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
+    vec![Box::new(m0001_platform::Migration), Box::new(m0002_identity::Migration)]
+}
