@@ -35,7 +35,10 @@ impl Scope<'static> {
     pub fn aula() -> Self {
         static ROLES: std::sync::LazyLock<Vec<&'static str>> =
             std::sync::LazyLock::new(|| crate::roles::SERVICES.iter().map(|s| s.name).collect());
-        Scope { schemas: crate::DOMAIN_SCHEMAS, service_roles: &ROLES }
+        Scope {
+            schemas: crate::DOMAIN_SCHEMAS,
+            service_roles: &ROLES,
+        }
     }
 }
 
@@ -107,9 +110,16 @@ pub async fn check(db: &impl ConnectionTrait, scope: &Scope<'_>) -> Result<Vec<V
     .await?;
 
     for t in &tables {
-        let v = |problem: &str| Violation { object: t.name.clone(), problem: problem.to_owned() };
+        let v = |problem: &str| Violation {
+            object: t.name.clone(),
+            problem: problem.to_owned(),
+        };
         if !t.has_tenant_id {
-            if !t.comment.as_deref().is_some_and(|c| c.starts_with("global:")) {
+            if !t
+                .comment
+                .as_deref()
+                .is_some_and(|c| c.starts_with("global:"))
+            {
                 out.push(v("has no tenant_id and is not declared global (COMMENT ON TABLE ... IS 'global: why')"));
             }
             continue;
@@ -121,7 +131,9 @@ pub async fn check(db: &impl ConnectionTrait, scope: &Scope<'_>) -> Result<Vec<V
             out.push(v("row level security is not enabled"));
         }
         if !t.forced {
-            out.push(v("row level security is not forced (the owner would bypass it)"));
+            out.push(v(
+                "row level security is not forced (the owner would bypass it)",
+            ));
         }
         if !t.tenant_index {
             out.push(v("no index leads with tenant_id"));
@@ -171,7 +183,10 @@ pub async fn check(db: &impl ConnectionTrait, scope: &Scope<'_>) -> Result<Vec<V
     .all(db)
     .await?;
     for r in roles {
-        let v = |problem: &str| Violation { object: format!("role {}", r.name), problem: problem.to_owned() };
+        let v = |problem: &str| Violation {
+            object: format!("role {}", r.name),
+            problem: problem.to_owned(),
+        };
         if !r.exists {
             out.push(v("does not exist"));
             continue;
@@ -183,7 +198,10 @@ pub async fn check(db: &impl ConnectionTrait, scope: &Scope<'_>) -> Result<Vec<V
             out.push(v("can bypass row level security"));
         }
         if r.name != OWNER && r.owns > 0 {
-            out.push(v(&format!("owns {} tables or schemas (only {OWNER} may)", r.owns)));
+            out.push(v(&format!(
+                "owns {} tables or schemas (only {OWNER} may)",
+                r.owns
+            )));
         }
         if r.name != OWNER && r.inherits_platform {
             out.push(v("inherits aula_platform's privileges without SET ROLE"));
@@ -208,6 +226,8 @@ mod tests {
             "(tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS \"nullif\"))"
         ));
         assert!(!is_tenant_predicate("true"));
-        assert!(!is_tenant_predicate("(owner_id = ( SELECT (current_setting('app.tenant_id'::text, true))::uuid))"));
+        assert!(!is_tenant_predicate(
+            "(owner_id = ( SELECT (current_setting('app.tenant_id'::text, true))::uuid))"
+        ));
     }
 }

@@ -1,6 +1,8 @@
 //! Cluster-level bootstrap, run as an administrator: the roles Aula connects as, and the database.
 
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm_migration::sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement,
+};
 
 /// Owns every schema and table and runs migrations. Subject to row-level security (tables
 /// force it), never a superuser, never BYPASSRLS.
@@ -54,14 +56,25 @@ fn ensure_role_sql(name: &str, attrs: &str) -> String {
 pub async fn bootstrap(admin: &DatabaseConnection) -> Result<(), DbErr> {
     use sea_orm_migration::sea_orm::TransactionTrait;
     let tx = admin.begin().await?;
-    tx.execute_unprepared("SELECT pg_advisory_xact_lock(hashtext('aula.bootstrap_roles'))").await?;
-    tx.execute_unprepared(&ensure_role_sql(OWNER, &format!("LOGIN INHERIT {ATTRS}"))).await?;
-    tx.execute_unprepared(&ensure_role_sql(PLATFORM, &format!("NOLOGIN NOINHERIT {ATTRS}"))).await?;
+    tx.execute_unprepared("SELECT pg_advisory_xact_lock(hashtext('aula.bootstrap_roles'))")
+        .await?;
+    tx.execute_unprepared(&ensure_role_sql(OWNER, &format!("LOGIN INHERIT {ATTRS}")))
+        .await?;
+    tx.execute_unprepared(&ensure_role_sql(
+        PLATFORM,
+        &format!("NOLOGIN NOINHERIT {ATTRS}"),
+    ))
+    .await?;
     for svc in SERVICES {
         // NOINHERIT: membership in aula_platform grants nothing until `SET ROLE`.
-        tx.execute_unprepared(&ensure_role_sql(svc.name, &format!("LOGIN NOINHERIT {ATTRS}"))).await?;
+        tx.execute_unprepared(&ensure_role_sql(
+            svc.name,
+            &format!("LOGIN NOINHERIT {ATTRS}"),
+        ))
+        .await?;
         if svc.platform_member {
-            tx.execute_unprepared(&format!("GRANT {PLATFORM} TO {}", svc.name)).await?;
+            tx.execute_unprepared(&format!("GRANT {PLATFORM} TO {}", svc.name))
+                .await?;
         }
     }
     tx.commit().await
@@ -98,7 +111,9 @@ pub async fn create_database_from(
         None => String::new(),
     };
     admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\" OWNER {OWNER}{template}"))
+        .execute_unprepared(&format!(
+            "CREATE DATABASE \"{name}\" OWNER {OWNER}{template}"
+        ))
         .await?;
     Ok(true)
 }
@@ -107,8 +122,14 @@ pub async fn create_database_from(
 pub fn check_identifier(name: &str) -> Result<(), DbErr> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok { Ok(()) } else { Err(DbErr::Custom(format!("invalid database name {name:?}"))) }
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(DbErr::Custom(format!("invalid database name {name:?}")))
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use crate::roles::PLATFORM;
 /// `NULLIF(.., '')` matters: after a transaction-local `set_config` ends, the setting reads as
 /// `''` (not NULL) for the rest of the session, and `''::uuid` would raise an error instead of
 /// matching nothing. With it, a query outside a tenant transaction sees zero rows.
-pub const CURRENT_TENANT: &str = "(SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)";
+pub const CURRENT_TENANT: &str =
+    "(SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)";
 
 /// Name of the policy that confines every role to the transaction's tenant.
 pub const TENANT_POLICY: &str = "tenant_isolation";

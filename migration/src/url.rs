@@ -39,7 +39,11 @@ mod tests {
     #[test]
     fn replaces_user_password_and_database() {
         assert_eq!(
-            for_role("postgres://postgres:secret@127.0.0.1:5432/postgres?sslmode=disable", "aula_identity", "aula"),
+            for_role(
+                "postgres://postgres:secret@127.0.0.1:5432/postgres?sslmode=disable",
+                "aula_identity",
+                "aula"
+            ),
             Ok("postgres://aula_identity@127.0.0.1:5432/aula?sslmode=disable".to_owned())
         );
         assert_eq!(

@@ -31,7 +31,10 @@ impl Access {
 
     /// Also allowed to partner clients granted `scope`.
     pub const fn or_scope(self, scope: &'static str) -> Self {
-        Self { roles: self.roles, scope: Some(scope) }
+        Self {
+            roles: self.roles,
+            scope: Some(scope),
+        }
     }
 
     /// Checks the rule against a caller.
@@ -43,7 +46,11 @@ impl Access {
         let by_scope = self
             .scope
             .is_some_and(|s| ctx.has_role(Role::Partner) && ctx.has_scope(s));
-        if by_role || by_scope { Ok(()) } else { Err(AccessError::Forbidden) }
+        if by_role || by_scope {
+            Ok(())
+        } else {
+            Err(AccessError::Forbidden)
+        }
     }
 }
 
@@ -90,7 +97,10 @@ mod tests {
         assert_eq!(admin.require(STAFF), Ok(()));
         assert_eq!(student.require(STAFF), Err(AccessError::Forbidden));
         assert_eq!(partner("users:read").require(STAFF), Ok(()));
-        assert_eq!(partner("users:write").require(STAFF), Err(AccessError::Forbidden));
+        assert_eq!(
+            partner("users:write").require(STAFF),
+            Err(AccessError::Forbidden)
+        );
         assert_eq!(
             TenantContext::anonymous(t).require(STAFF),
             Err(AccessError::Unauthenticated)
@@ -100,7 +110,8 @@ mod tests {
     #[test]
     fn a_scope_without_the_partner_role_grants_nothing() {
         const ONLY_SCOPE: Access = Access::roles(&[]).or_scope("x");
-        let student = TenantContext::user(TenantId::generate(), UserId::generate(), [Role::Student]);
+        let student =
+            TenantContext::user(TenantId::generate(), UserId::generate(), [Role::Student]);
         assert_eq!(student.require(ONLY_SCOPE), Err(AccessError::Forbidden));
     }
 }

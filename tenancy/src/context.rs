@@ -126,7 +126,13 @@ impl TenantContext {
         if roles.contains(&Role::PlatformStaff) != tenant.is_platform() && !roles.is_empty() {
             return Err(ContextError::PlatformMismatch);
         }
-        Ok(Self { tenant, user, client, roles, scopes })
+        Ok(Self {
+            tenant,
+            user,
+            client,
+            roles,
+            scopes,
+        })
     }
 
     /// A signed-in user of `tenant` with `roles`.
@@ -210,8 +216,13 @@ mod tests {
     fn builds_a_user_context_and_ignores_unknown_roles() {
         let t = TenantId::generate();
         let u = UserId::generate();
-        let ctx = TenantContext::from_claims(&claims(&t.to_string(), &u.to_string(), &["admin", "wizard"], ""))
-            .expect("valid claims");
+        let ctx = TenantContext::from_claims(&claims(
+            &t.to_string(),
+            &u.to_string(),
+            &["admin", "wizard"],
+            "",
+        ))
+        .expect("valid claims");
         assert_eq!(ctx.tenant(), t);
         assert_eq!(ctx.user_id(), Some(u));
         assert!(ctx.has_role(Role::Admin));
@@ -221,8 +232,13 @@ mod tests {
     #[test]
     fn partners_are_clients_with_scopes() {
         let t = TenantId::generate();
-        let ctx = TenantContext::from_claims(&claims(&t.to_string(), "cli_123", &["partner"], "crm:read crm:write"))
-            .expect("valid claims");
+        let ctx = TenantContext::from_claims(&claims(
+            &t.to_string(),
+            "cli_123",
+            &["partner"],
+            "crm:read crm:write",
+        ))
+        .expect("valid claims");
         assert_eq!(ctx.client_id(), Some("cli_123"));
         assert_eq!(ctx.user_id(), None);
         assert!(ctx.has_scope("crm:write"));
@@ -247,7 +263,12 @@ mod tests {
             "staff of an ordinary tenant are refused"
         );
         assert_eq!(
-            TenantContext::from_claims(&claims(&TenantId::PLATFORM.to_string(), &u, &["admin"], "")),
+            TenantContext::from_claims(&claims(
+                &TenantId::PLATFORM.to_string(),
+                &u,
+                &["admin"],
+                ""
+            )),
             Err(ContextError::PlatformMismatch),
             "non-staff roles in the platform tenant are refused"
         );

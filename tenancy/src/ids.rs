@@ -71,7 +71,8 @@ id_impls!(UserId, "user");
 
 impl TenantId {
     /// The reserved tenant that platform staff belong to. No customer tenant can have this id.
-    pub const PLATFORM: TenantId = TenantId(Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001));
+    pub const PLATFORM: TenantId =
+        TenantId(Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001));
 
     /// Whether this is the reserved platform tenant.
     pub fn is_platform(&self) -> bool {

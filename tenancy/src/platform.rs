@@ -89,7 +89,8 @@ impl PlatformTx {
         };
         tracing::warn!(actor_kind = kind, actor = %actor, reason = %scope.reason, "platform scope opened");
         let tx = db.begin().await?;
-        tx.execute_unprepared(&format!("SET LOCAL ROLE {PLATFORM_ROLE}")).await?;
+        tx.execute_unprepared(&format!("SET LOCAL ROLE {PLATFORM_ROLE}"))
+            .await?;
         tx.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "INSERT INTO platform.access_log (actor_kind, actor, reason, session_user_name) \
@@ -121,7 +122,11 @@ mod tests {
 
     #[test]
     fn only_platform_staff_get_a_staff_scope() {
-        let staff = TenantContext::user(TenantId::PLATFORM, UserId::generate(), [Role::PlatformStaff]);
+        let staff = TenantContext::user(
+            TenantId::PLATFORM,
+            UserId::generate(),
+            [Role::PlatformStaff],
+        );
         assert!(PlatformScope::staff(&staff, "suspend tenant for abuse report 42").is_ok());
 
         let owner = TenantContext::user(TenantId::generate(), UserId::generate(), [Role::Owner]);
@@ -137,7 +142,10 @@ mod tests {
 
     #[test]
     fn every_scope_needs_a_reason() {
-        assert_eq!(PlatformScope::job("billing.run", "  ").err(), Some(ScopeError::MissingReason));
+        assert_eq!(
+            PlatformScope::job("billing.run", "  ").err(),
+            Some(ScopeError::MissingReason)
+        );
         assert!(PlatformScope::job("billing.run", "monthly invoices").is_ok());
     }
 }

@@ -32,7 +32,10 @@ impl TenantTx {
             [ctx.tenant().to_string().into(), user.into()],
         ))
         .await?;
-        Ok(Self { tx, tenant: ctx.tenant() })
+        Ok(Self {
+            tx,
+            tenant: ctx.tenant(),
+        })
     }
 
     /// The tenant this transaction is confined to.

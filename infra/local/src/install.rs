@@ -37,7 +37,10 @@ pub fn ensure_installed(
     let hint = format!("install it with `sudo apt-get install -y {package}` and run again");
     let apt_present = std::path::Path::new("/usr/bin/apt-get").exists();
     if policy == Install::Never || !is_root() || !apt_present {
-        return Err(Error::Missing { program: program.to_owned(), hint });
+        return Err(Error::Missing {
+            program: program.to_owned(),
+            hint,
+        });
     }
     tracing::info!(package, "installing with apt-get");
     eprintln!("aula: {program} is missing; installing Debian package {package} with apt-get ...");
@@ -45,5 +48,12 @@ pub fn ensure_installed(
     run(Command::new("apt-get")
         .args(["install", "-y", "-qq", "--no-install-recommends", package])
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    if found() { Ok(()) } else { Err(Error::Missing { program: program.to_owned(), hint }) }
+    if found() {
+        Ok(())
+    } else {
+        Err(Error::Missing {
+            program: program.to_owned(),
+            hint,
+        })
+    }
 }

@@ -9,7 +9,7 @@ mod util;
 
 pub use install::{Install, ensure_installed};
 pub use postgres::PostgresCluster;
-pub use redis::RedisServer;
+pub use redis::{RedisServer, ping as redis_ping};
 pub use util::{free_port, is_root, wait_for_port};
 
 /// Why a local server could not be provided.

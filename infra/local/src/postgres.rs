@@ -20,7 +20,12 @@ pub struct PostgresCluster {
 impl PostgresCluster {
     /// Finds the newest PostgreSQL server binaries, installing `postgresql` when allowed.
     pub fn binaries(policy: Install) -> Result<PathBuf> {
-        ensure_installed("PostgreSQL server (initdb, pg_ctl)", "postgresql", policy, || find_bin_dir().is_some())?;
+        ensure_installed(
+            "PostgreSQL server (initdb, pg_ctl)",
+            "postgresql",
+            policy,
+            || find_bin_dir().is_some(),
+        )?;
         find_bin_dir().ok_or_else(|| Error::Missing {
             program: "initdb".into(),
             hint: "install the postgresql package".into(),
@@ -39,13 +44,29 @@ impl PostgresCluster {
                 hint: "reinstall the postgresql package".into(),
             })?;
             std::os::unix::fs::chown(&data_dir, Some(uid), Some(gid))?;
-            std::fs::set_permissions(&data_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+            std::fs::set_permissions(
+                &data_dir,
+                std::os::unix::fs::PermissionsExt::from_mode(0o700),
+            )?;
         }
-        let mut cluster = Self { data_dir, bin_dir, port: 0 };
+        let mut cluster = Self {
+            data_dir,
+            bin_dir,
+            port: 0,
+        };
         if !cluster.data_dir.join("PG_VERSION").exists() {
             cluster.run_tool(
                 "initdb",
-                &["-D", &cluster.data(), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"],
+                &[
+                    "-D",
+                    &cluster.data(),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-instructions",
+                ],
             )?;
         }
         cluster.port = match cluster.running_port() {
@@ -62,13 +83,30 @@ impl PostgresCluster {
             self.port = port;
             return Ok(());
         }
-        let mut opts = format!("-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories=''", self.port);
+        let mut opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories=''",
+            self.port
+        );
         for s in settings {
             opts.push_str(" -c ");
             opts.push_str(s);
         }
         let log = self.data_dir.join("server.log");
-        self.run_tool("pg_ctl", &["-D", &self.data(), "-l", &log.to_string_lossy(), "-o", &opts, "-w", "-t", "60", "start"])?;
+        self.run_tool(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-l",
+                &log.to_string_lossy(),
+                "-o",
+                &opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        )?;
         if wait_for_port(self.port, Duration::from_secs(30)) {
             Ok(())
         } else {
@@ -81,8 +119,11 @@ impl PostgresCluster {
         if self.running_port().is_none() {
             return Ok(());
         }
-        self.run_tool("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "-t", "60", "stop"])
-            .map(|_| ())
+        self.run_tool(
+            "pg_ctl",
+            &["-D", &self.data(), "-m", "fast", "-w", "-t", "60", "stop"],
+        )
+        .map(|_| ())
     }
 
     /// The port of the running server, read from `postmaster.pid`, if it runs.

@@ -36,7 +36,10 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
-        let server = Self { port, child: Some(child) };
+        let server = Self {
+            port,
+            child: Some(child),
+        };
         server.wait_ready()?;
         Ok(server)
     }
@@ -45,7 +48,10 @@ impl RedisServer {
     /// to `pid_file`; if one recorded there still answers, reuses it.
     pub fn start_shared(pid_file: &Path, policy: Install) -> Result<Self> {
         let port_file = pid_file.with_extension("port");
-        if let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|p| p.trim().parse().ok()) {
+        if let Some(port) = std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        {
             if ping(port) {
                 return Ok(Self { port, child: None });
             }
@@ -81,14 +87,29 @@ impl RedisServer {
     }
 
     fn binary(policy: Install) -> Result<PathBuf> {
-        ensure_installed("redis-server", "redis-server", policy, || binary().is_some())?;
-        binary().ok_or_else(|| Error::Missing { program: "redis-server".into(), hint: "install redis-server".into() })
+        ensure_installed("redis-server", "redis-server", policy, || {
+            binary().is_some()
+        })?;
+        binary().ok_or_else(|| Error::Missing {
+            program: "redis-server".into(),
+            hint: "install redis-server".into(),
+        })
     }
 
     fn args(port: u16) -> Vec<String> {
         [
-            "--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--protected-mode", "yes", "--dir", "/tmp",
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--dir",
+            "/tmp",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -112,7 +133,9 @@ impl Drop for RedisServer {
 
 /// Whether a Redis server answers `PING` on `127.0.0.1:port`.
 pub fn ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)) else {
+    let Ok(mut s) =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300))
+    else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_millis(500)));

@@ -9,7 +9,9 @@ use crate::{Error, Result};
 
 /// Whether this process runs as root (the owner of `/proc/self` is the effective user).
 pub fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
@@ -39,8 +41,19 @@ pub(crate) fn run(cmd: &mut Command) -> Result<String> {
     }
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
-    let tail: String = text.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-    Err(Error::Command { command: line, output: tail })
+    let tail: String = text
+        .lines()
+        .rev()
+        .take(15)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
+    Err(Error::Command {
+        command: line,
+        output: tail,
+    })
 }
 
 /// The uid and gid of a system user, read from `/etc/passwd`.
@@ -64,6 +77,9 @@ mod tests {
         assert_eq!(user_ids("no-such-user-here"), None);
         let port = free_port().expect("a free port");
         assert!(port > 0);
-        assert!(!wait_for_port(port, Duration::from_millis(100)), "nothing listens there");
+        assert!(
+            !wait_for_port(port, Duration::from_millis(100)),
+            "nothing listens there"
+        );
     }
 }

@@ -33,7 +33,10 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared("DROP SCHEMA platform CASCADE").await?;
+        manager
+            .get_connection()
+            .execute_unprepared("DROP SCHEMA platform CASCADE")
+            .await?;
         Ok(())
     }
 }

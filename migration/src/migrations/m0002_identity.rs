@@ -52,7 +52,10 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.get_connection().execute_unprepared("DROP SCHEMA identity CASCADE").await?;
+        manager
+            .get_connection()
+            .execute_unprepared("DROP SCHEMA identity CASCADE")
+            .await?;
         Ok(())
     }
 }

@@ -6,5 +6,8 @@ mod m0001_platform;
 mod m0002_identity;
 
 pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(m0001_platform::Migration), Box::new(m0002_identity::Migration)]
+    vec![
+        Box::new(m0001_platform::Migration),
+        Box::new(m0002_identity::Migration),
+    ]
 }

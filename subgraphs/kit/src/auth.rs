@@ -90,7 +90,10 @@ impl Verifier {
         };
         Ok(Self {
             source,
-            cache: RwLock::new(KeyCache { keys, fetched: None }),
+            cache: RwLock::new(KeyCache {
+                keys,
+                fetched: None,
+            }),
             validation,
             http: crate::server::http_client(),
         })
@@ -110,7 +113,8 @@ impl Verifier {
                 self.key(&kid).await.ok_or(AuthError::UnknownKey)?
             }
         };
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(AuthError::Invalid)?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
+            .map_err(AuthError::Invalid)?;
         Ok(TenantContext::from_claims(&data.claims)?)
     }
 
@@ -119,9 +123,14 @@ impl Verifier {
     }
 
     async fn refresh(&self) -> Result<(), AuthError> {
-        let KeySource::Url(url) = &self.source else { return Ok(()) };
+        let KeySource::Url(url) = &self.source else {
+            return Ok(());
+        };
         let mut cache = self.cache.write().await;
-        if cache.fetched.is_some_and(|t| t.elapsed() < REFRESH_INTERVAL) {
+        if cache
+            .fetched
+            .is_some_and(|t| t.elapsed() < REFRESH_INTERVAL)
+        {
             return Ok(());
         }
         let body = self
@@ -143,7 +152,8 @@ impl Verifier {
 }
 
 fn parse_jwks(json: &str) -> Result<HashMap<String, DecodingKey>, AuthError> {
-    let set: JwkSet = serde_json::from_str(json).map_err(|e| AuthError::KeysUnavailable(format!("bad JWKS: {e}")))?;
+    let set: JwkSet = serde_json::from_str(json)
+        .map_err(|e| AuthError::KeysUnavailable(format!("bad JWKS: {e}")))?;
     let mut keys = HashMap::new();
     for jwk in set.keys {
         let (Some(kid), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(&jwk)) else {
@@ -163,7 +173,9 @@ pub struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -185,8 +197,15 @@ impl Signer {
     }
 
     fn from_key(kid: String, key: SigningKey) -> Self {
-        let der = key.to_pkcs8_der().map(|d| d.as_bytes().to_vec()).unwrap_or_default();
-        Self { kid, encoding: EncodingKey::from_ed_der(&der), key }
+        let der = key
+            .to_pkcs8_der()
+            .map(|d| d.as_bytes().to_vec())
+            .unwrap_or_default();
+        Self {
+            kid,
+            encoding: EncodingKey::from_ed_der(&der),
+            key,
+        }
     }
 
     /// The private key as PKCS#8 PEM, to store it.
@@ -216,7 +235,8 @@ impl Signer {
 
     /// A JWKS document publishing `signers`' public keys.
     pub fn jwks(signers: &[&Signer]) -> String {
-        serde_json::json!({ "keys": signers.iter().map(|s| s.public_jwk()).collect::<Vec<_>>() }).to_string()
+        serde_json::json!({ "keys": signers.iter().map(|s| s.public_jwk()).collect::<Vec<_>>() })
+            .to_string()
     }
 
     /// Signs `claims` into a compact JWT.
@@ -233,7 +253,12 @@ mod tests {
     use tenancy::{Role, TenantId, UserId};
 
     fn config(jwks: String) -> AuthConfig {
-        AuthConfig { issuer: "iss".into(), audience: "aula".into(), jwks_url: None, jwks: Some(jwks) }
+        AuthConfig {
+            issuer: "iss".into(),
+            audience: "aula".into(),
+            jwks_url: None,
+            jwks: Some(jwks),
+        }
     }
 
     fn claims(exp_offset: i64, aud: &str) -> Claims {
@@ -263,14 +288,31 @@ mod tests {
         assert!(ctx.has_role(Role::Admin));
 
         let forged = other.sign(&claims(300, "aula")).expect("signs");
-        assert!(matches!(verifier.verify(&forged).await, Err(AuthError::Invalid(_))), "same kid, other key");
+        assert!(
+            matches!(verifier.verify(&forged).await, Err(AuthError::Invalid(_))),
+            "same kid, other key"
+        );
         let expired = signer.sign(&claims(-3600, "aula")).expect("signs");
-        assert!(matches!(verifier.verify(&expired).await, Err(AuthError::Invalid(_))));
+        assert!(matches!(
+            verifier.verify(&expired).await,
+            Err(AuthError::Invalid(_))
+        ));
         let wrong_aud = signer.sign(&claims(300, "someone-else")).expect("signs");
-        assert!(matches!(verifier.verify(&wrong_aud).await, Err(AuthError::Invalid(_))));
-        let unknown = Signer::generate("k2").sign(&claims(300, "aula")).expect("signs");
-        assert!(matches!(verifier.verify(&unknown).await, Err(AuthError::UnknownKey)));
-        assert!(matches!(verifier.verify("not.a.jwt").await, Err(AuthError::Malformed)));
+        assert!(matches!(
+            verifier.verify(&wrong_aud).await,
+            Err(AuthError::Invalid(_))
+        ));
+        let unknown = Signer::generate("k2")
+            .sign(&claims(300, "aula"))
+            .expect("signs");
+        assert!(matches!(
+            verifier.verify(&unknown).await,
+            Err(AuthError::UnknownKey)
+        ));
+        assert!(matches!(
+            verifier.verify("not.a.jwt").await,
+            Err(AuthError::Malformed)
+        ));
     }
 
     #[test]

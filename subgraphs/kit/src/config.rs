@@ -137,7 +137,11 @@ impl Default for Config {
                 jwks_url: None,
                 jwks: None,
             },
-            limits: LimitsConfig { max_body_bytes: 256 * 1024, max_depth: 12, max_complexity: 2_000 },
+            limits: LimitsConfig {
+                max_body_bytes: 256 * 1024,
+                max_depth: 12,
+                max_complexity: 2_000,
+            },
             telemetry: TelemetryConfig {
                 log_format: LogFormat::Json,
                 log_filter: "info,sqlx=warn,sea_orm=warn".into(),
@@ -176,7 +180,9 @@ impl Config {
             .extract()
             .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
         if config.database.url.expose().is_empty() {
-            return Err(ConfigError::Incomplete("database.url (AULA_DATABASE__URL) is required"));
+            return Err(ConfigError::Incomplete(
+                "database.url (AULA_DATABASE__URL) is required",
+            ));
         }
         if config.auth.jwks_url.is_none() && config.auth.jwks.is_none() {
             return Err(ConfigError::Incomplete(
@@ -209,9 +215,15 @@ mod tests {
             let config = Config::load(Some(Path::new("svc.toml"))).expect("loads");
             assert_eq!(config.listen.port(), 4100);
             assert_eq!(config.limits.max_depth, 7);
-            assert_eq!(config.database.url.expose(), "postgres://aula_identity:hunter2@db/aula");
+            assert_eq!(
+                config.database.url.expose(),
+                "postgres://aula_identity:hunter2@db/aula"
+            );
             let printed = format!("{config:?}");
-            assert!(!printed.contains("hunter2") && !printed.contains("s3cret"), "{printed}");
+            assert!(
+                !printed.contains("hunter2") && !printed.contains("s3cret"),
+                "{printed}"
+            );
             assert!(printed.contains("[redacted]"));
             Ok(())
         });
@@ -221,9 +233,15 @@ mod tests {
     fn unknown_keys_and_missing_essentials_are_errors() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "lisen = \"127.0.0.1:1\"\n")?;
-            assert!(matches!(Config::load(Some(Path::new("bad.toml"))), Err(ConfigError::Invalid(_))));
+            assert!(matches!(
+                Config::load(Some(Path::new("bad.toml"))),
+                Err(ConfigError::Invalid(_))
+            ));
             jail.create_file("empty.toml", "")?;
-            assert!(matches!(Config::load(Some(Path::new("empty.toml"))), Err(ConfigError::Incomplete(_))));
+            assert!(matches!(
+                Config::load(Some(Path::new("empty.toml"))),
+                Err(ConfigError::Incomplete(_))
+            ));
             Ok(())
         });
     }

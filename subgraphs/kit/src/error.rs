@@ -9,7 +9,9 @@ use async_graphql::extensions::{
     NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ErrorExtensionValues, Response, ServerError, ServerResult, ValidationResult, Value, Variables};
+use async_graphql::{
+    ErrorExtensionValues, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
+};
 
 /// A stable error code, sent to clients as `extensions.code`. Never renamed once published.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -90,7 +92,9 @@ pub fn to_graphql<E: DomainError>(err: &E) -> async_graphql::Error {
     let code = err.code();
     if code.is_public() {
         let mut e = async_graphql::Error::new(err.to_string());
-        let ext = e.extensions.get_or_insert_with(ErrorExtensionValues::default);
+        let ext = e
+            .extensions
+            .get_or_insert_with(ErrorExtensionValues::default);
         ext.set("code", code.as_str());
         if let Some(field) = err.field() {
             ext.set("field", field);
@@ -122,7 +126,9 @@ fn public_message(code: Code) -> &'static str {
 
 fn coded(message: &str, code: Code, error_id: Option<&str>) -> async_graphql::Error {
     let mut e = async_graphql::Error::new(message);
-    let ext = e.extensions.get_or_insert_with(ErrorExtensionValues::default);
+    let ext = e
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default);
     ext.set("code", code.as_str());
     if let Some(id) = error_id {
         ext.set("errorId", id);
@@ -143,11 +149,15 @@ impl<T, E: DomainError> ResultExt<T> for Result<T, E> {
 }
 
 fn has_code(err: &ServerError) -> bool {
-    err.extensions.as_ref().is_some_and(|e| e.get("code").is_some())
+    err.extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some())
 }
 
 fn set_code(err: &mut ServerError, code: Code) {
-    err.extensions.get_or_insert_with(ErrorExtensionValues::default).set("code", code.as_str());
+    err.extensions
+        .get_or_insert_with(ErrorExtensionValues::default)
+        .set("code", code.as_str());
 }
 
 /// Makes every error carry a code and keeps internal text away from clients:
@@ -160,7 +170,9 @@ pub struct ErrorCodes;
 
 impl ExtensionFactory for ErrorCodes {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExt { executed: AtomicBool::new(false) })
+        Arc::new(ErrorCodesExt {
+            executed: AtomicBool::new(false),
+        })
     }
 }
 
@@ -233,8 +245,12 @@ impl Extension for ErrorCodesExt {
             tracing::error!(error_id, error = %err.message, path = ?err.path, "uncoded error replaced by INTERNAL");
             let path = std::mem::take(&mut err.path);
             let locations = std::mem::take(&mut err.locations);
-            *err = coded(public_message(Code::Internal), Code::Internal, Some(&error_id))
-                .into_server_error(async_graphql::Pos::default());
+            *err = coded(
+                public_message(Code::Internal),
+                Code::Internal,
+                Some(&error_id),
+            )
+            .into_server_error(async_graphql::Pos::default());
             err.path = path;
             err.locations = locations;
         }

@@ -1,7 +1,9 @@
 //! Finishing a subgraph's schema with Federation v2, limits and error codes; exporting its SDL;
 //! and the accessors resolvers use for the caller and the database.
 
-use async_graphql::{Context, ObjectType, Schema, SchemaBuilder, SDLExportOptions, SubscriptionType};
+use async_graphql::{
+    Context, ObjectType, SDLExportOptions, Schema, SchemaBuilder, SubscriptionType,
+};
 use sea_orm::DatabaseConnection;
 use tenancy::{AccessError, TenantContext};
 
@@ -41,7 +43,8 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    finish(builder, &crate::Config::default().limits).sdl_with_options(SDLExportOptions::new().federation())
+    finish(builder, &crate::Config::default().limits)
+        .sdl_with_options(SDLExportOptions::new().federation())
 }
 
 /// The signed-in caller, or an `UNAUTHENTICATED` error.

@@ -15,4 +15,4 @@ pub mod telemetry;
 pub use config::{Config, Secret};
 pub use error::{Code, DomainError, ResultExt};
 pub use graphql::Caller;
-pub use server::{run, RunError};
+pub use server::{RunError, run};

@@ -1,8 +1,8 @@
 //! Relay cursor connections: validated page arguments, opaque cursors and keyset pagination over
 //! time-ordered (UUIDv7) ids with sea-orm.
 
-use async_graphql::connection::{Connection, Edge};
 use async_graphql::OutputType;
+use async_graphql::connection::{Connection, Edge};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::sea_query::IntoValueTuple;
@@ -83,11 +83,24 @@ impl PageArgs {
         if first.is_some() && last.is_some() {
             return Err(PageError::FirstAndLast);
         }
-        let after = self.after.as_deref().map(|c| decode_cursor(c, "after")).transpose()?;
-        let before = self.before.as_deref().map(|c| decode_cursor(c, "before")).transpose()?;
+        let after = self
+            .after
+            .as_deref()
+            .map(|c| decode_cursor(c, "after"))
+            .transpose()?;
+        let before = self
+            .before
+            .as_deref()
+            .map(|c| decode_cursor(c, "before"))
+            .transpose()?;
         let backwards = last.is_some();
         let limit = last.or(first).unwrap_or(DEFAULT_PAGE) as u64;
-        Ok(Window { limit, after, before, backwards })
+        Ok(Window {
+            limit,
+            after,
+            before,
+            backwards,
+        })
     }
 }
 
@@ -99,7 +112,9 @@ pub fn encode_cursor(id: Uuid) -> String {
 }
 
 fn decode_cursor(cursor: &str, field: &'static str) -> Result<Uuid, PageError> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| PageError::BadCursor { field })?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| PageError::BadCursor { field })?;
     let text = String::from_utf8(bytes).map_err(|_| PageError::BadCursor { field })?;
     text.strip_prefix(CURSOR_PREFIX)
         .and_then(|id| Uuid::parse_str(id).ok())
@@ -118,7 +133,12 @@ pub struct Page<T> {
 }
 
 /// Runs `select` as keyset pagination on the UUIDv7 `id_column` within `window`.
-pub async fn fetch<E, C, Col>(db: &C, select: Select<E>, id_column: Col, window: Window) -> Result<Page<E::Model>, DbErr>
+pub async fn fetch<E, C, Col>(
+    db: &C,
+    select: Select<E>,
+    id_column: Col,
+    window: Window,
+) -> Result<Page<E::Model>, DbErr>
 where
     E: EntityTrait,
     E::Model: FromQueryResult + Sized + Send + Sync,
@@ -151,11 +171,19 @@ where
     } else {
         (window.after.is_some(), more)
     };
-    Ok(Page { items, has_previous, has_next })
+    Ok(Page {
+        items,
+        has_previous,
+        has_next,
+    })
 }
 
 /// Turns a page into a Relay connection, cursors from `id_of`, nodes from `node`.
-pub fn connection<T, N>(page: Page<T>, id_of: impl Fn(&T) -> Uuid, node: impl Fn(T) -> N) -> Connection<String, N>
+pub fn connection<T, N>(
+    page: Page<T>,
+    id_of: impl Fn(&T) -> Uuid,
+    node: impl Fn(T) -> N,
+) -> Connection<String, N>
 where
     N: OutputType,
 {
@@ -175,16 +203,35 @@ mod tests {
     fn cursors_round_trip_and_reject_forgeries() {
         let id = Uuid::now_v7();
         assert_eq!(decode_cursor(&encode_cursor(id), "after"), Ok(id));
-        assert_eq!(decode_cursor("bm9wZQ", "after"), Err(PageError::BadCursor { field: "after" }));
-        assert_eq!(decode_cursor("***", "before"), Err(PageError::BadCursor { field: "before" }));
+        assert_eq!(
+            decode_cursor("bm9wZQ", "after"),
+            Err(PageError::BadCursor { field: "after" })
+        );
+        assert_eq!(
+            decode_cursor("***", "before"),
+            Err(PageError::BadCursor { field: "before" })
+        );
     }
 
     #[test]
     fn validates_page_arguments() {
-        let args = |first, last| PageArgs { first, last, ..Default::default() };
-        assert_eq!(args(Some(5), Some(5)).window(), Err(PageError::FirstAndLast));
-        assert_eq!(args(Some(101), None).window(), Err(PageError::OutOfRange { field: "first" }));
-        assert_eq!(args(None, Some(-1)).window(), Err(PageError::OutOfRange { field: "last" }));
+        let args = |first, last| PageArgs {
+            first,
+            last,
+            ..Default::default()
+        };
+        assert_eq!(
+            args(Some(5), Some(5)).window(),
+            Err(PageError::FirstAndLast)
+        );
+        assert_eq!(
+            args(Some(101), None).window(),
+            Err(PageError::OutOfRange { field: "first" })
+        );
+        assert_eq!(
+            args(None, Some(-1)).window(),
+            Err(PageError::OutOfRange { field: "last" })
+        );
         let w = args(None, None).window().expect("defaults");
         assert_eq!(w.limit, DEFAULT_PAGE as u64);
         assert!(!w.backwards);

@@ -47,7 +47,12 @@ struct AppState<Q, M, S> {
 
 impl<Q, M, S> Clone for AppState<Q, M, S> {
     fn clone(&self) -> Self {
-        Self { name: self.name, schema: self.schema.clone(), deps: self.deps.clone(), graphiql: self.graphiql }
+        Self {
+            name: self.name,
+            schema: self.schema.clone(),
+            deps: self.deps.clone(),
+            graphiql: self.graphiql,
+        }
     }
 }
 
@@ -101,26 +106,46 @@ pub async fn connect_db(config: &DatabaseConfig) -> Result<DatabaseConnection, D
 }
 
 /// The subgraph's router: GraphQL plus health, readiness and metrics.
-pub fn app<Q, M, S>(name: &'static str, builder: SchemaBuilder<Q, M, S>, deps: Deps, config: &Config) -> Router
+pub fn app<Q, M, S>(
+    name: &'static str,
+    builder: SchemaBuilder<Q, M, S>,
+    deps: Deps,
+    config: &Config,
+) -> Router
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
     let schema = finish(builder.data(deps.db.clone()), &config.limits);
-    let state = AppState { name, schema, deps, graphiql: config.graphiql };
+    let state = AppState {
+        name,
+        schema,
+        deps,
+        graphiql: config.graphiql,
+    };
     let metrics = metrics_handle();
     Router::new()
-        .route("/graphql", get(graphiql::<Q, M, S>).post(graphql::<Q, M, S>))
+        .route(
+            "/graphql",
+            get(graphiql::<Q, M, S>).post(graphql::<Q, M, S>),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz::<Q, M, S>))
-        .route("/metrics", get(move || std::future::ready(metrics.render())))
+        .route(
+            "/metrics",
+            get(move || std::future::ready(metrics.render())),
+        )
         .layer(RequestBodyLimitLayer::new(config.limits.max_body_bytes))
         .layer(middleware::from_fn_with_state(name, observe))
         .with_state(state)
 }
 
-async fn graphql<Q, M, S>(State(state): State<AppState<Q, M, S>>, headers: HeaderMap, req: GraphQLRequest) -> Response
+async fn graphql<Q, M, S>(
+    State(state): State<AppState<Q, M, S>>,
+    headers: HeaderMap,
+    req: GraphQLRequest,
+) -> Response
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
@@ -133,7 +158,10 @@ where
             Err(err) => {
                 tracing::info!(error = %err, "access token refused");
                 let (status, message) = match err.code() {
-                    Code::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "cannot verify access tokens right now"),
+                    Code::Unavailable => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "cannot verify access tokens right now",
+                    ),
                     _ => (StatusCode::UNAUTHORIZED, REFUSED),
                 };
                 return error_response(status, message, err.code());
@@ -146,7 +174,12 @@ where
 /// A GraphQL-shaped error response outside execution (authentication, limits).
 pub fn error_response(status: StatusCode, message: &str, code: Code) -> Response {
     let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -159,7 +192,11 @@ async fn graphiql<Q, M, S>(State(state): State<AppState<Q, M, S>>) -> Response {
     if state.graphiql {
         Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
     } else {
-        error_response(StatusCode::METHOD_NOT_ALLOWED, "use POST for GraphQL requests", Code::BadRequest)
+        error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "use POST for GraphQL requests",
+            Code::BadRequest,
+        )
     }
 }
 
@@ -172,7 +209,10 @@ async fn readyz<Q, M, S>(State(state): State<AppState<Q, M, S>>) -> Response {
     }
     let redis_ok = match &state.deps.redis {
         None => None,
-        Some(client) => Some(matches!(tokio::time::timeout(timeout, redis_ping(client)).await, Ok(Ok(())))),
+        Some(client) => Some(matches!(
+            tokio::time::timeout(timeout, redis_ping(client)).await,
+            Ok(Ok(()))
+        )),
     };
     let ready = db_ok && redis_ok.unwrap_or(true);
     let word = |ok: bool| if ok { "ok" } else { "failing" };
@@ -181,13 +221,25 @@ async fn readyz<Q, M, S>(State(state): State<AppState<Q, M, S>>) -> Response {
         checks["redis"] = word(ok).into();
     }
     let body = serde_json::json!({ "status": if ready { "ready" } else { "not ready" }, "checks": checks });
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn redis_ping(client: &redis::Client) -> redis::RedisResult<()> {
     let mut conn = client.get_multiplexed_async_connection().await?;
-    redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ())
+    redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .map(|_| ())
 }
 
 /// Request id, span (continuing the caller's trace), access log and HTTP metrics.
@@ -215,9 +267,14 @@ async fn observe(State(service): State<&'static str>, req: Request, next: Next) 
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
-    let labels = [("service", service.to_owned()), ("path", path.clone()), ("status", status.to_string())];
+    let labels = [
+        ("service", service.to_owned()),
+        ("path", path.clone()),
+        ("status", status.to_string()),
+    ];
     metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", &labels[..2])
+        .record(elapsed.as_secs_f64());
     if path == "/graphql" {
         tracing::info!(parent: &span, status, elapsed_ms = elapsed.as_millis() as u64, "request");
     }
@@ -296,7 +353,11 @@ pub enum RunError {
 
 /// Runs subgraph `name` as a process: telemetry, pools, token verification, the router, and
 /// graceful shutdown on Ctrl-C or SIGTERM.
-pub async fn run<Q, M, S>(name: &'static str, config: Config, builder: SchemaBuilder<Q, M, S>) -> Result<(), RunError>
+pub async fn run<Q, M, S>(
+    name: &'static str,
+    config: Config,
+    builder: SchemaBuilder<Q, M, S>,
+) -> Result<(), RunError>
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
@@ -306,16 +367,32 @@ where
     tracing::info!(service = name, config = ?config, "starting");
     let deps = Deps {
         db: connect_db(&config.database).await?,
-        redis: config.redis_url.as_ref().map(|u| redis::Client::open(u.expose())).transpose()?,
+        redis: config
+            .redis_url
+            .as_ref()
+            .map(|u| redis::Client::open(u.expose()))
+            .transpose()?,
         verifier: Arc::new(Verifier::new(&config.auth)?),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| RunError::Listen { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| RunError::Listen { addr: config.listen, source })?;
+        .map_err(|source| RunError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| RunError::Listen {
+        addr: config.listen,
+        source,
+    })?;
     tracing::info!(service = name, %addr, "listening");
     let router = app(name, builder, deps, &config);
-    let result = serve(listener, router, shutdown_signal(), Duration::from_secs(config.shutdown_grace_secs)).await;
+    let result = serve(
+        listener,
+        router,
+        shutdown_signal(),
+        Duration::from_secs(config.shutdown_grace_secs),
+    )
+    .await;
     tracing::info!(service = name, "stopped");
     telemetry.shutdown();
     result.map_err(|source| RunError::Listen { addr, source })

@@ -32,7 +32,8 @@ pub enum TelemetryError {
 /// Installs the global subscriber for `service`. A second call in the same process (tests) keeps
 /// the first subscriber and only returns the new exporter.
 pub fn init(service: &str, config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
-    let filter = EnvFilter::try_new(&config.log_filter).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    let filter = EnvFilter::try_new(&config.log_filter)
+        .map_err(|e| TelemetryError::Filter(e.to_string()))?;
     let fmt = match config.log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
@@ -45,11 +46,17 @@ pub fn init(service: &str, config: &TelemetryConfig) -> Result<Telemetry, Teleme
         Some(endpoint) => Some(tracer_provider(service, endpoint)?),
         None => None,
     };
-    let otel = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("aula")).boxed());
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("aula"))
+            .boxed()
+    });
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let _ = tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init();
     Ok(Telemetry { provider })
 }
 
@@ -64,7 +71,11 @@ pub fn tracer_provider(service: &str, endpoint: &str) -> Result<SdkTracerProvide
         .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_resource(Resource::builder().with_service_name(format!("aula-{service}")).build())
+        .with_resource(
+            Resource::builder()
+                .with_service_name(format!("aula-{service}"))
+                .build(),
+        )
         .build())
 }
 

@@ -1,0 +1,367 @@
+//! The whole platform on one machine: local PostgreSQL and Redis (unless given), roles and
+//! migrations, a seeded demo tenant, one child process per service, and a clean stop on Ctrl-C.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use kit::auth::Signer;
+use migration::roles::{self, OWNER};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use tenancy::{Claims, Role, TenantId};
+use tokio::process::{Child, Command};
+
+/// The demo tenant's fixed id, so seeding is idempotent.
+pub const DEMO_TENANT: TenantId = TenantId::from_uuid(uuid::Uuid::from_u128(
+    0x0190_0000_0000_7000_8000_00de_0000_0001,
+));
+
+const DEMO_OWNER_EMAIL: &str = "owner@demo.aula.test";
+
+struct Running {
+    name: &'static str,
+    url: String,
+    child: Child,
+}
+
+fn data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("AULA_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if checkout.join("Cargo.toml").exists() {
+        checkout.join(".aula")
+    } else {
+        PathBuf::from(".aula")
+    }
+}
+
+async fn connect(url: &str) -> Result<DatabaseConnection, String> {
+    let mut opts = ConnectOptions::new(url);
+    opts.max_connections(2)
+        .sqlx_logging(false)
+        .acquire_timeout(Duration::from_secs(10));
+    Database::connect(opts)
+        .await
+        .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))
+}
+
+/// Roles, database and migrations, given an administrator URL. Returns the database name.
+async fn prepare_database(admin_url: &str) -> Result<String, String> {
+    let database = std::env::var("AULA_DATABASE_NAME").unwrap_or_else(|_| "aula".into());
+    let admin = connect(admin_url).await?;
+    roles::bootstrap(&admin)
+        .await
+        .map_err(|e| format!("creating roles failed: {e}"))?;
+    roles::create_database(&admin, &database)
+        .await
+        .map_err(|e| format!("creating the database failed: {e}"))?;
+    admin.close().await.ok();
+    let owner_url = migration::url::for_role(admin_url, OWNER, &database)?;
+    let owner = connect(&owner_url).await?;
+    migration::migrate(&owner)
+        .await
+        .map_err(|e| format!("migrations failed: {e}"))?;
+    let violations = migration::guard::check(&owner, &migration::guard::Scope::aula())
+        .await
+        .map_err(|e| format!("isolation guard failed to run: {e}"))?;
+    owner.close().await.ok();
+    if !violations.is_empty() {
+        let list: Vec<String> = violations.iter().map(|v| format!("  {v}")).collect();
+        return Err(format!(
+            "the schema violates tenant isolation:\n{}",
+            list.join("\n")
+        ));
+    }
+    Ok(database)
+}
+
+/// `aula migrate`: bootstrap and migrate the database named by the environment.
+pub async fn migrate_from_env() -> Result<(), String> {
+    let admin = std::env::var("DATABASE_URL")
+        .map_err(|_| "set DATABASE_URL to an administrator URL".to_owned())?;
+    let db = prepare_database(&admin).await?;
+    println!("database {db} is migrated and isolated");
+    Ok(())
+}
+
+async fn seed_demo(identity_url: &str) -> Result<(), String> {
+    use identity::service::tenants::{self, NewTenant};
+    let db = connect(identity_url).await?;
+    let ctx = tenancy::TenantContext::anonymous(DEMO_TENANT);
+    if tenants::get(&db, &ctx, DEMO_TENANT.as_uuid())
+        .await
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        tenants::create_with_owner(
+            &db,
+            NewTenant {
+                id: Some(DEMO_TENANT),
+                name: "Demo Academy".into(),
+                slug: "demo".into(),
+                owner_email: DEMO_OWNER_EMAIL.into(),
+                owner_name: "Dana Owner".into(),
+            },
+        )
+        .await
+        .map_err(|e| format!("seeding the demo tenant failed: {e}"))?;
+        for (email, name, role) in [
+            ("admin@demo.aula.test", "Alex Admin", Role::Admin),
+            (
+                "instructor@demo.aula.test",
+                "Ines Instructor",
+                Role::Instructor,
+            ),
+            ("student@demo.aula.test", "Sam Student", Role::Student),
+        ] {
+            tenants::seed_user(&db, DEMO_TENANT, email, name, &[role])
+                .await
+                .map_err(|e| format!("seeding {email} failed: {e}"))?;
+        }
+    }
+    db.close().await.ok();
+    Ok(())
+}
+
+async fn demo_owner(identity_url: &str) -> Result<tenancy::UserId, String> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let db = connect(identity_url).await?;
+    let tx = tenancy::TenantTx::begin(&db, &tenancy::TenantContext::anonymous(DEMO_TENANT))
+        .await
+        .map_err(|e| e.to_string())?;
+    let owner = identity::entity::user::Entity::find()
+        .filter(identity::entity::user::Column::Email.eq(DEMO_OWNER_EMAIL))
+        .one(&*tx)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the demo owner is missing")?;
+    drop(tx);
+    db.close().await.ok();
+    Ok(tenancy::UserId::from_uuid(owner.id))
+}
+
+fn signing_key(dir: &Path) -> Result<Signer, String> {
+    let path = dir.join("dev-signing-key.pem");
+    let kid = "aula-dev-1";
+    if let Ok(pem) = std::fs::read_to_string(&path) {
+        return Signer::from_pem(kid, &pem).map_err(|e| e.to_string());
+    }
+    let signer = Signer::generate(kid);
+    std::fs::write(&path, signer.to_pem().map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    Ok(signer)
+}
+
+fn port_or_free(preferred: u16) -> Result<u16, String> {
+    if std::net::TcpListener::bind(("127.0.0.1", preferred)).is_ok() {
+        Ok(preferred)
+    } else {
+        local::free_port().map_err(|e| e.to_string())
+    }
+}
+
+async fn wait_ready(url: &str, child: &mut Child) -> Result<(), String> {
+    let client = kit::server::http_client();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exited with {status} before becoming ready"));
+        }
+        if let Ok(resp) = client
+            .get(format!("{url}/readyz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+        {
+            if resp.status().is_success() {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err("did not become ready within 60 seconds".into())
+}
+
+/// Runs everything until Ctrl-C or SIGTERM, then stops everything it started.
+pub async fn run() -> Result<(), String> {
+    let dir = data_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let install = local::Install::from_env();
+
+    let mut cluster = None;
+    let admin_url = match std::env::var("DATABASE_URL") {
+        Ok(url) => url,
+        Err(_) => {
+            let pg_dir = dir.join("postgres");
+            let dir_for_blocking = pg_dir.clone();
+            let mut c = tokio::task::spawn_blocking(move || {
+                local::PostgresCluster::open(&dir_for_blocking, install)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("local PostgreSQL: {e}"))?;
+            c.start(&[])
+                .map_err(|e| format!("starting PostgreSQL in {} failed: {e}", pg_dir.display()))?;
+            println!(
+                "aula: PostgreSQL is running on 127.0.0.1:{} (data in {})",
+                c.port(),
+                c.data_dir().display()
+            );
+            let url = c.admin_url();
+            cluster = Some(c);
+            url
+        }
+    };
+    let result = run_with_database(&dir, &admin_url, install).await;
+    if let Some(c) = cluster {
+        match c.stop() {
+            Ok(()) => println!("aula: PostgreSQL stopped"),
+            Err(e) => eprintln!("aula: stopping PostgreSQL failed: {e}"),
+        }
+    }
+    result
+}
+
+async fn run_with_database(
+    dir: &Path,
+    admin_url: &str,
+    install: local::Install,
+) -> Result<(), String> {
+    let mut redis_server = None;
+    let redis_url = match std::env::var("REDIS_URL") {
+        Ok(url) => url,
+        Err(_) => {
+            let server =
+                local::RedisServer::start(install).map_err(|e| format!("local Redis: {e}"))?;
+            println!("aula: Redis is running on 127.0.0.1:{}", server.port());
+            let url = server.url();
+            redis_server = Some(server);
+            url
+        }
+    };
+    let database = prepare_database(admin_url).await?;
+    let identity_db = migration::url::for_role(admin_url, roles::IDENTITY, &database)?;
+    seed_demo(&identity_db).await?;
+    let signer = signing_key(dir)?;
+    let jwks = Signer::jwks(&[&signer]);
+
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut running: Vec<Running> = Vec::new();
+    let base_port: u16 = std::env::var("AULA_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(4000);
+    let services = [(identity::NAME, base_port + 1, identity_db.clone())];
+    let mut outcome = Ok(());
+    for (name, preferred, db_url) in services {
+        let port = port_or_free(preferred)?;
+        let url = format!("http://127.0.0.1:{port}");
+        let child = Command::new(&exe)
+            .arg(name)
+            .env("AULA_LISTEN", format!("127.0.0.1:{port}"))
+            .env("AULA_DATABASE__URL", &db_url)
+            .env("AULA_REDIS_URL", &redis_url)
+            .env("AULA_AUTH__JWKS", &jwks)
+            .env("AULA_GRAPHIQL", "true")
+            .env(
+                "AULA_TELEMETRY__LOG_FORMAT",
+                std::env::var("AULA_LOG_FORMAT").unwrap_or_else(|_| "pretty".into()),
+            )
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        running.push(Running { name, url, child });
+    }
+    for svc in running.iter_mut() {
+        if let Err(e) = wait_ready(&svc.url, &mut svc.child).await {
+            outcome = Err(format!("{} {e}", svc.name));
+            break;
+        }
+    }
+    if outcome.is_ok() {
+        let owner = demo_owner(&identity_db).await?;
+        let now = chrono_now();
+        let token = signer
+            .sign(&Claims {
+                iss: "aula-identity".into(),
+                sub: owner.to_string(),
+                aud: "aula".into(),
+                exp: now + 8 * 3600,
+                iat: now,
+                jti: uuid::Uuid::new_v4().to_string(),
+                tid: DEMO_TENANT.to_string(),
+                roles: vec![Role::Owner.as_str().into()],
+                scope: String::new(),
+                amr: vec!["dev".into()],
+            })
+            .map_err(|e| e.to_string())?;
+        println!("\nAula is running.\n");
+        for svc in &running {
+            println!(
+                "  {:<10} GraphQL (GraphiQL in a browser): {}/graphql",
+                svc.name, svc.url
+            );
+            println!(
+                "  {:<10} health: {}/healthz  readiness: {}/readyz  metrics: {}/metrics",
+                "", svc.url, svc.url, svc.url
+            );
+        }
+        println!("\n  Demo tenant: Demo Academy (slug demo), owner {DEMO_OWNER_EMAIL}");
+        println!(
+            "  Demo owner access token (8 hours; send as `Authorization: Bearer <token>`):\n  {token}\n"
+        );
+        println!("  Press Ctrl-C to stop everything.");
+        outcome = wait_for_stop(&mut running).await;
+    }
+    stop_all(&mut running).await;
+    if let Some(mut r) = redis_server.take() {
+        r.stop();
+        println!("aula: Redis stopped");
+    }
+    outcome
+}
+
+async fn wait_for_stop(running: &mut [Running]) -> Result<(), String> {
+    let exited = async {
+        loop {
+            for svc in running.iter_mut() {
+                if let Ok(Some(status)) = svc.child.try_wait() {
+                    return format!("{} exited unexpectedly ({status})", svc.name);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    tokio::select! {
+        _ = kit::server::shutdown_signal() => { println!("\naula: stopping ..."); Ok(()) }
+        message = exited => Err(message),
+    }
+}
+
+async fn stop_all(running: &mut [Running]) {
+    for svc in running.iter() {
+        if let Some(pid) = svc.child.id() {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        }
+    }
+    for svc in running.iter_mut() {
+        match tokio::time::timeout(Duration::from_secs(25), svc.child.wait()).await {
+            Ok(_) => println!("aula: {} stopped", svc.name),
+            Err(_) => {
+                let _ = svc.child.kill().await;
+                eprintln!("aula: {} did not stop in time and was killed", svc.name);
+            }
+        }
+    }
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
