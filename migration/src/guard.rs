@@ -172,7 +172,7 @@ pub async fn check(db: &impl ConnectionTrait, scope: &Scope<'_>) -> Result<Vec<V
                 coalesce(r.rolsuper, false) AS superuser,
                 coalesce(r.rolbypassrls, false) AS bypass_rls,
                 CASE WHEN r.oid IS NULL THEN 0 ELSE
-                  (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid)
+                  (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f'))
                   + (SELECT count(*) FROM pg_namespace n WHERE n.nspowner = r.oid) END AS owns,
                 CASE WHEN r.oid IS NULL OR w.name = $2 THEN false
                      ELSE pg_has_role(r.oid, $2, 'USAGE') END AS inherits_platform
@@ -199,7 +199,7 @@ pub async fn check(db: &impl ConnectionTrait, scope: &Scope<'_>) -> Result<Vec<V
         }
         if r.name != OWNER && r.owns > 0 {
             out.push(v(&format!(
-                "owns {} tables or schemas (only {OWNER} may)",
+                "owns {} tables, views, sequences or schemas (only {OWNER} may)",
                 r.owns
             )));
         }

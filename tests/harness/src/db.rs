@@ -119,6 +119,19 @@ async fn template() -> String {
                         .await;
                 }
             }
+            // Templates of older migration sets: dropped unless another run is cloning one.
+            let stale = admin
+                .query_all_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT datname FROM pg_database WHERE datname LIKE 'aula\\_tpl\\_%' AND datname <> $1",
+                    [name.clone().into()],
+                ))
+                .await
+                .expect("list templates");
+            for row in stale {
+                let db: String = row.try_get("", "datname").expect("datname");
+                let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{db}\"")).await;
+            }
             if roles::create_database(&admin, &name)
                 .await
                 .expect("create template")
@@ -205,9 +218,14 @@ impl TestDb {
 
     /// A pool connected as the login role of the subgraph working in `schema` (never superuser).
     pub async fn service(&self, schema: &str) -> DatabaseConnection {
+        self.service_pool(schema, 5).await
+    }
+
+    /// Like [`TestDb::service`], with a pool of exactly `max_connections`.
+    pub async fn service_pool(&self, schema: &str, max_connections: u32) -> DatabaseConnection {
         let role =
             roles::service(schema).unwrap_or_else(|| panic!("no service role for schema {schema}"));
-        self.connect_as(role.name, 5).await
+        self.connect_as(role.name, max_connections).await
     }
 
     /// A pool connected as the owner role (subject to forced row-level security).

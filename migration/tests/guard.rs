@@ -1,0 +1,170 @@
+//! The isolation guard passes on the real schema and catches each kind of bad table and role
+//! deliberately created in a throwaway database.
+
+use harness::TestDb;
+use migration::guard::{Scope, Violation, check};
+use sea_orm::ConnectionTrait;
+
+fn problems_of<'a>(violations: &'a [Violation], object: &str) -> Vec<&'a str> {
+    violations
+        .iter()
+        .filter(|v| v.object == object)
+        .map(|v| v.problem.as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_real_schema_is_isolated() {
+    let db = TestDb::new().await;
+    let violations = check(&db.owner().await, &Scope::aula())
+        .await
+        .expect("guard runs");
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+#[tokio::test]
+async fn bad_tables_are_caught() {
+    let db = TestDb::new().await;
+    let owner = db.owner().await;
+    owner
+        .execute_unprepared(
+            "CREATE TABLE identity.no_rls (tenant_id uuid NOT NULL, x int);
+             CREATE INDEX ON identity.no_rls (tenant_id);
+
+             CREATE TABLE identity.not_forced (tenant_id uuid NOT NULL, x int);
+             CREATE INDEX ON identity.not_forced (tenant_id);
+             ALTER TABLE identity.not_forced ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY tenant_isolation ON identity.not_forced FOR ALL TO PUBLIC
+               USING (tenant_id = (SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid))
+               WITH CHECK (tenant_id = (SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid));
+
+             CREATE TABLE identity.leaky (tenant_id uuid NOT NULL, x int);
+             CREATE INDEX ON identity.leaky (tenant_id);
+             ALTER TABLE identity.leaky ENABLE ROW LEVEL SECURITY;
+             ALTER TABLE identity.leaky FORCE ROW LEVEL SECURITY;
+             CREATE POLICY tenant_isolation ON identity.leaky FOR ALL TO PUBLIC
+               USING (tenant_id = (SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid))
+               WITH CHECK (tenant_id = (SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid));
+             CREATE POLICY everyone ON identity.leaky FOR SELECT TO PUBLIC USING (true);
+
+             CREATE TABLE identity.read_only_policy (tenant_id uuid, x int);
+             ALTER TABLE identity.read_only_policy ENABLE ROW LEVEL SECURITY;
+             ALTER TABLE identity.read_only_policy FORCE ROW LEVEL SECURITY;
+             CREATE POLICY tenant_isolation ON identity.read_only_policy FOR SELECT TO PUBLIC
+               USING (tenant_id = (SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid));
+
+             CREATE TABLE identity.undeclared (x int);",
+        )
+        .await
+        .expect("create bad tables");
+    let violations = check(&owner, &Scope::aula()).await.expect("guard runs");
+
+    let no_rls = problems_of(&violations, "identity.no_rls");
+    assert!(
+        no_rls.iter().any(|p| p.contains("not enabled")),
+        "{no_rls:?}"
+    );
+    assert!(
+        no_rls.iter().any(|p| p.contains("not forced")),
+        "{no_rls:?}"
+    );
+    assert!(
+        no_rls
+            .iter()
+            .any(|p| p.contains("no tenant_isolation policy")),
+        "{no_rls:?}"
+    );
+
+    assert_eq!(
+        problems_of(&violations, "identity.not_forced"),
+        ["row level security is not forced (the owner would bypass it)"]
+    );
+
+    let leaky = problems_of(&violations, "identity.leaky");
+    assert!(
+        leaky.len() == 1 && leaky[0].contains("permissive policy everyone"),
+        "{leaky:?}"
+    );
+
+    let read_only = problems_of(&violations, "identity.read_only_policy");
+    assert!(
+        read_only.iter().any(|p| p.contains("uuid NOT NULL")),
+        "{read_only:?}"
+    );
+    assert!(
+        read_only
+            .iter()
+            .any(|p| p.contains("no index leads with tenant_id")),
+        "{read_only:?}"
+    );
+    assert!(
+        read_only
+            .iter()
+            .any(|p| p.contains("no tenant_isolation policy")),
+        "{read_only:?}"
+    );
+
+    let undeclared = problems_of(&violations, "identity.undeclared");
+    assert!(
+        undeclared.len() == 1 && undeclared[0].contains("not declared global"),
+        "{undeclared:?}"
+    );
+
+    assert!(
+        problems_of(&violations, "identity.users").is_empty(),
+        "real tables stay clean: {violations:#?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_roles_are_caught() {
+    let db = TestDb::new().await;
+    let admin = db.admin().await;
+    let bad = format!("aula_guard_bad_{}", std::process::id());
+    admin
+        .execute_unprepared(&format!(
+            "DROP ROLE IF EXISTS {bad};
+             CREATE ROLE {bad} LOGIN BYPASSRLS;
+             GRANT aula_platform TO {bad};
+             ALTER TABLE identity.users OWNER TO aula_identity;"
+        ))
+        .await
+        .expect("create bad role");
+    let roles = ["aula_identity", bad.as_str(), "aula_missing_role"];
+    let violations = check(
+        &admin,
+        &Scope {
+            schemas: migration::DOMAIN_SCHEMAS,
+            service_roles: &roles,
+        },
+    )
+    .await;
+    admin
+        .execute_unprepared(&format!("DROP ROLE {bad}"))
+        .await
+        .expect("drop bad role");
+    let violations = violations.expect("guard runs");
+
+    let bad_problems = problems_of(&violations, &format!("role {bad}"));
+    assert!(
+        bad_problems
+            .iter()
+            .any(|p| p.contains("bypass row level security")),
+        "{bad_problems:?}"
+    );
+    assert!(
+        bad_problems
+            .iter()
+            .any(|p| p.contains("inherits aula_platform")),
+        "{bad_problems:?}"
+    );
+    let owner_problems = problems_of(&violations, "role aula_identity");
+    assert!(
+        owner_problems.iter().any(|p| p.contains("owns 1 tables")),
+        "{owner_problems:?}"
+    );
+    assert_eq!(
+        problems_of(&violations, "role aula_missing_role"),
+        ["does not exist"]
+    );
+}
