@@ -18,6 +18,14 @@ pub const DEMO_TENANT: TenantId = TenantId::from_uuid(uuid::Uuid::from_u128(
     0x0190_0000_0000_7000_8000_00de_0000_0001,
 ));
 
+/// Variables read by the launcher itself, not by the services it starts.
+const LAUNCHER_VARIABLES: &[&str] = &[
+    "AULA_DATA_DIR",
+    "AULA_PORT",
+    "AULA_LOG_FORMAT",
+    "AULA_DATABASE_NAME",
+];
+
 const DEMO_OWNER_EMAIL: &str = "owner@demo.aula.test";
 
 struct Running {
@@ -170,15 +178,9 @@ async fn wait_ready(url: &str, child: &mut Child) -> Result<(), String> {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("exited with {status} before becoming ready"));
         }
-        if let Ok(resp) = client
-            .get(format!("{url}/readyz"))
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
-        {
-            if resp.status().is_success() {
-                return Ok(());
-            }
+        let probe = client.get(format!("{url}/readyz")).timeout(Duration::from_secs(2)).send().await;
+        if probe.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -259,7 +261,11 @@ async fn run_with_database(
     for (name, preferred, db_url) in services {
         let port = port_or_free(preferred)?;
         let url = format!("http://127.0.0.1:{port}");
-        let child = Command::new(&exe)
+        let mut cmd = Command::new(&exe);
+        for launcher_only in LAUNCHER_VARIABLES {
+            cmd.env_remove(launcher_only);
+        }
+        let child = cmd
             .arg(name)
             .env("AULA_LISTEN", format!("127.0.0.1:{port}"))
             .env("AULA_DATABASE__URL", &db_url)

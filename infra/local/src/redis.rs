@@ -48,13 +48,11 @@ impl RedisServer {
     /// to `pid_file`; if one recorded there still answers, reuses it.
     pub fn start_shared(pid_file: &Path, policy: Install) -> Result<Self> {
         let port_file = pid_file.with_extension("port");
-        if let Some(port) = std::fs::read_to_string(&port_file)
+        let recorded: Option<u16> = std::fs::read_to_string(&port_file)
             .ok()
-            .and_then(|p| p.trim().parse().ok())
-        {
-            if ping(port) {
-                return Ok(Self { port, child: None });
-            }
+            .and_then(|p| p.trim().parse().ok());
+        if let Some(port) = recorded.filter(|p| ping(*p)) {
+            return Ok(Self { port, child: None });
         }
         let bin = Self::binary(policy)?;
         let port = free_port()?;

@@ -82,10 +82,8 @@ pub fn tracer_provider(service: &str, endpoint: &str) -> Result<SdkTracerProvide
 impl Telemetry {
     /// Flushes and stops the trace exporter.
     pub fn shutdown(self) {
-        if let Some(p) = self.provider {
-            if let Err(e) = p.shutdown() {
-                tracing::warn!(error = %e, "trace exporter shutdown failed");
-            }
+        if let Some(Err(e)) = self.provider.map(|p| p.shutdown()) {
+            tracing::warn!(error = %e, "trace exporter shutdown failed");
         }
     }
 }
