@@ -178,7 +178,11 @@ async fn wait_ready(url: &str, child: &mut Child) -> Result<(), String> {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("exited with {status} before becoming ready"));
         }
-        let probe = client.get(format!("{url}/readyz")).timeout(Duration::from_secs(2)).send().await;
+        let probe = client
+            .get(format!("{url}/readyz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
         if probe.is_ok_and(|r| r.status().is_success()) {
             return Ok(());
         }

@@ -194,7 +194,10 @@ impl Config {
 }
 
 #[cfg(test)]
-#[allow(clippy::result_large_err, reason = "figment::Jail's closures return figment::Error")]
+#[allow(
+    clippy::result_large_err,
+    reason = "figment::Jail's closures return figment::Error"
+)]
 mod tests {
     use super::*;
 
