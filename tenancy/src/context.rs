@@ -8,6 +8,7 @@ use crate::ids::{TenantId, UserId};
 
 /// A role a principal holds within its tenant. Unknown role names in a token grant nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Aula's own staff, members of the reserved platform tenant.

@@ -1,42 +1,11 @@
 //! Identity's GraphQL object types and the federation entities `User` and `Tenant`.
 
-use async_graphql::{Enum, ID, Object};
+use async_graphql::{ID, Object};
 use chrono::{DateTime, Utc};
-use tenancy::TenantContext;
+use tenancy::{Role, TenantContext};
 
 use crate::entity::{tenant, user};
 use crate::service::users::may_see_private;
-
-/// A role within a tenant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
-pub enum Role {
-    /// Aula staff.
-    PlatformStaff,
-    /// Owns the tenant.
-    Owner,
-    /// Runs the tenant.
-    Admin,
-    /// Teaches.
-    Instructor,
-    /// Sells.
-    Sales,
-    /// Learns.
-    Student,
-}
-
-impl Role {
-    fn from_name(name: &str) -> Option<Self> {
-        Some(match tenancy::Role::parse(name)? {
-            tenancy::Role::PlatformStaff => Role::PlatformStaff,
-            tenancy::Role::Owner => Role::Owner,
-            tenancy::Role::Admin => Role::Admin,
-            tenancy::Role::Instructor => Role::Instructor,
-            tenancy::Role::Sales => Role::Sales,
-            tenancy::Role::Student => Role::Student,
-            tenancy::Role::Partner => return None,
-        })
-    }
-}
 
 /// A person in the tenant. Email and roles are visible to the user and to tenant staff.
 #[derive(Debug)]
@@ -78,7 +47,7 @@ impl User {
         self.model
             .roles
             .iter()
-            .filter_map(|r| Role::from_name(r))
+            .filter_map(|r| Role::parse(r))
             .collect()
     }
 
