@@ -13,6 +13,27 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use tenancy::{Claims, Role, TenantId};
 use tokio::process::{Child, Command};
 
+/// Prints a line; unlike `println!` it never panics when stdout is closed (a parent that went
+/// away must not stop the launcher from shutting its servers down).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Stops a PostgreSQL cluster this launcher started, also when unwinding from a panic.
+struct ClusterGuard(local::PostgresCluster);
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        match self.0.stop() {
+            Ok(()) => say!("aula: PostgreSQL stopped"),
+            Err(e) => say!("aula: stopping PostgreSQL failed: {e}"),
+        }
+    }
+}
+
 /// The demo tenant's fixed id, so seeding is idempotent.
 pub const DEMO_TENANT: TenantId = TenantId::from_uuid(uuid::Uuid::from_u128(
     0x0190_0000_0000_7000_8000_00de_0000_0001,
@@ -91,7 +112,7 @@ pub async fn migrate_from_env() -> Result<(), String> {
     let admin = std::env::var("DATABASE_URL")
         .map_err(|_| "set DATABASE_URL to an administrator URL".to_owned())?;
     let db = prepare_database(&admin).await?;
-    println!("database {db} is migrated and isolated");
+    say!("database {db} is migrated and isolated");
     Ok(())
 }
 
@@ -211,23 +232,18 @@ pub async fn run() -> Result<(), String> {
             .map_err(|e| format!("local PostgreSQL: {e}"))?;
             c.start(&[])
                 .map_err(|e| format!("starting PostgreSQL in {} failed: {e}", pg_dir.display()))?;
-            println!(
+            say!(
                 "aula: PostgreSQL is running on 127.0.0.1:{} (data in {})",
                 c.port(),
                 c.data_dir().display()
             );
             let url = c.admin_url();
-            cluster = Some(c);
+            cluster = Some(ClusterGuard(c));
             url
         }
     };
     let result = run_with_database(&dir, &admin_url, install).await;
-    if let Some(c) = cluster {
-        match c.stop() {
-            Ok(()) => println!("aula: PostgreSQL stopped"),
-            Err(e) => eprintln!("aula: stopping PostgreSQL failed: {e}"),
-        }
-    }
+    drop(cluster);
     result
 }
 
@@ -242,7 +258,7 @@ async fn run_with_database(
         Err(_) => {
             let server =
                 local::RedisServer::start(install).map_err(|e| format!("local Redis: {e}"))?;
-            println!("aula: Redis is running on 127.0.0.1:{}", server.port());
+            say!("aula: Redis is running on 127.0.0.1:{}", server.port());
             let url = server.url();
             redis_server = Some(server);
             url
@@ -309,28 +325,32 @@ async fn run_with_database(
                 amr: vec!["dev".into()],
             })
             .map_err(|e| e.to_string())?;
-        println!("\nAula is running.\n");
+        say!("\nAula is running.\n");
         for svc in &running {
-            println!(
+            say!(
                 "  {:<10} GraphQL (GraphiQL in a browser): {}/graphql",
-                svc.name, svc.url
+                svc.name,
+                svc.url
             );
-            println!(
+            say!(
                 "  {:<10} health: {}/healthz  readiness: {}/readyz  metrics: {}/metrics",
-                "", svc.url, svc.url, svc.url
+                "",
+                svc.url,
+                svc.url,
+                svc.url
             );
         }
-        println!("\n  Demo tenant: Demo Academy (slug demo), owner {DEMO_OWNER_EMAIL}");
-        println!(
+        say!("\n  Demo tenant: Demo Academy (slug demo), owner {DEMO_OWNER_EMAIL}");
+        say!(
             "  Demo owner access token (8 hours; send as `Authorization: Bearer <token>`):\n  {token}\n"
         );
-        println!("  Press Ctrl-C to stop everything.");
+        say!("  Press Ctrl-C to stop everything.");
         outcome = wait_for_stop(&mut running).await;
     }
     stop_all(&mut running).await;
     if let Some(mut r) = redis_server.take() {
         r.stop();
-        println!("aula: Redis stopped");
+        say!("aula: Redis stopped");
     }
     outcome
 }
@@ -347,7 +367,7 @@ async fn wait_for_stop(running: &mut [Running]) -> Result<(), String> {
         }
     };
     tokio::select! {
-        _ = kit::server::shutdown_signal() => { println!("\naula: stopping ..."); Ok(()) }
+        _ = kit::server::shutdown_signal() => { say!("\naula: stopping ..."); Ok(()) }
         message = exited => Err(message),
     }
 }
@@ -360,10 +380,10 @@ async fn stop_all(running: &mut [Running]) {
     }
     for svc in running.iter_mut() {
         match tokio::time::timeout(Duration::from_secs(25), svc.child.wait()).await {
-            Ok(_) => println!("aula: {} stopped", svc.name),
+            Ok(_) => say!("aula: {} stopped", svc.name),
             Err(_) => {
                 let _ = svc.child.kill().await;
-                eprintln!("aula: {} did not stop in time and was killed", svc.name);
+                say!("aula: {} did not stop in time and was killed", svc.name);
             }
         }
     }

@@ -99,6 +99,10 @@ impl Launch {
 
     /// Sends Ctrl-C (SIGINT) and waits for a clean exit.
     fn interrupt(mut self) -> Vec<String> {
+        self.stop_and_collect()
+    }
+
+    fn stop_and_collect(&mut self) -> Vec<String> {
         kill(Pid::from_raw(self.child.id() as i32), Signal::SIGINT).expect("signal");
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
@@ -115,7 +119,23 @@ impl Launch {
         while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
             self.seen.push(line);
         }
-        self.seen
+        std::mem::take(&mut self.seen)
+    }
+}
+
+/// A failing test still stops the platform it started (Ctrl-C, then a kill after 60 s).
+impl Drop for Launch {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGINT);
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -207,6 +227,14 @@ async fn the_platform_starts_answers_and_stops_cleanly() {
         Some(4),
         "seeded once: {body}"
     );
+
+    // Its parent stops reading (as when a terminal or test runner goes away): the launcher must
+    // still shut everything down instead of dying on a broken pipe.
+    drop(std::mem::replace(&mut again.lines, mpsc::channel().1));
     again.interrupt();
+    assert!(
+        !data_dir.join("postgres/postmaster.pid").exists(),
+        "PostgreSQL stopped despite the closed pipe"
+    );
     let _ = std::fs::remove_dir_all(&data_dir);
 }

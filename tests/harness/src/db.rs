@@ -48,7 +48,12 @@ pub async fn admin_url() -> String {
             if let Ok(url) = std::env::var("AULA_TEST_DATABASE_URL") {
                 return url;
             }
-            if usable_admin(DEFAULT_ADMIN_URL).await {
+            let listening = std::net::TcpStream::connect_timeout(
+                &std::net::SocketAddr::from(([127, 0, 0, 1], 5432)),
+                std::time::Duration::from_millis(300),
+            )
+            .is_ok();
+            if listening && usable_admin(DEFAULT_ADMIN_URL).await {
                 return DEFAULT_ADMIN_URL.to_owned();
             }
             tokio::task::spawn_blocking(start_own_cluster)
