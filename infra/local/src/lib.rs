@@ -23,6 +23,13 @@ pub enum Error {
         /// What the user should do.
         hint: String,
     },
+    /// The `postgres` system user cannot reach the data folder.
+    #[error(
+        "the postgres system user cannot reach {}: a parent folder is private (for example a 0700 \
+         home); set AULA_DATA_DIR to a folder such as /var/lib/aula and run again",
+        .0.display()
+    )]
+    Unreachable(std::path::PathBuf),
     /// A command ran and failed.
     #[error("`{command}` failed: {output}")]
     Command {

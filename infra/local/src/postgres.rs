@@ -48,6 +48,14 @@ impl PostgresCluster {
                 &data_dir,
                 std::os::unix::fs::PermissionsExt::from_mode(0o700),
             )?;
+            let reachable = Command::new("runuser")
+                .args(["-u", "postgres", "--", "test", "-w"])
+                .arg(&data_dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !reachable {
+                return Err(Error::Unreachable(data_dir));
+            }
         }
         let mut cluster = Self {
             data_dir,
