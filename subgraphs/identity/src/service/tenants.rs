@@ -92,17 +92,7 @@ pub async fn create_with_owner(
             e.into()
         }
     })?;
-    let owner = user::ActiveModel {
-        tenant_id: Set(tenant_id.as_uuid()),
-        id: Set(owner_id.as_uuid()),
-        email: Set(email),
-        display_name: Set(owner_name),
-        roles: Set(vec![Role::Owner.as_str().to_owned()]),
-        created_at: Set(now.into()),
-        updated_at: Set(now.into()),
-    }
-    .insert(&*tx)
-    .await?;
+    let owner = insert_user(&tx, tenant_id, owner_id, email, owner_name, &[Role::Owner]).await?;
     tx.commit().await?;
     tracing::info!(tenant = %tenant_id, "tenant created");
     Ok((tenant, owner))
@@ -120,8 +110,22 @@ pub async fn seed_user(
     let display_name = validate::display_name("displayName", display_name)?;
     let id = UserId::generate();
     let tx = TenantTx::begin(db, &TenantContext::user(tenant, id, [])).await?;
+    let user = insert_user(&tx, tenant, id, email, display_name, roles).await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Inserts a validated user; a duplicate email (any case) is a `CONFLICT` on `email`.
+async fn insert_user(
+    tx: &TenantTx,
+    tenant: TenantId,
+    id: UserId,
+    email: String,
+    display_name: String,
+    roles: &[Role],
+) -> Result<user::Model, IdentityError> {
     let now = chrono::Utc::now();
-    let user = user::ActiveModel {
+    user::ActiveModel {
         tenant_id: Set(tenant.as_uuid()),
         id: Set(id.as_uuid()),
         email: Set(email),
@@ -130,7 +134,7 @@ pub async fn seed_user(
         created_at: Set(now.into()),
         updated_at: Set(now.into()),
     }
-    .insert(&*tx)
+    .insert(&**tx)
     .await
     .map_err(|e| {
         if is_unique_violation(&e, "users_email_key") {
@@ -141,7 +145,5 @@ pub async fn seed_user(
         } else {
             e.into()
         }
-    })?;
-    tx.commit().await?;
-    Ok(user)
+    })
 }
