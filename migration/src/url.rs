@@ -1,35 +1,42 @@
-//! Deriving per-role connection URLs from one base URL (`postgres://admin@host:port/db`).
+//! Deriving connection URLs from one base URL (`postgres://admin@host:port/db`): per role, or
+//! per database.
+
+/// The parts of a PostgreSQL URL that are kept: scheme, `user[:password]@host[:port]`, query.
+fn split(base: &str) -> Result<(&str, &str, Option<&str>), String> {
+    let (scheme, rest) = base
+        .split_once("://")
+        .ok_or_else(|| "a PostgreSQL URL starts with postgres://".to_owned())?;
+    let (before_query, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (rest, None),
+    };
+    let authority = before_query.split('/').next().unwrap_or_default();
+    Ok((scheme, authority, query))
+}
+
+fn join(scheme: &str, authority: &str, database: &str, query: Option<&str>) -> String {
+    match query {
+        Some(q) => format!("{scheme}://{authority}/{database}?{q}"),
+        None => format!("{scheme}://{authority}/{database}"),
+    }
+}
 
 /// `base` with its user, password and database replaced by `user` (no password) and `database`.
 /// Query parameters are kept. Used locally, where loopback connections need no password; in
 /// production each service is given its own full URL.
 pub fn for_role(base: &str, user: &str, database: &str) -> Result<String, String> {
-    let (scheme, rest) = base
-        .split_once("://")
-        .ok_or_else(|| "a PostgreSQL URL starts with postgres://".to_owned())?;
-    let (authority_and_path, query) = match rest.split_once('?') {
-        Some((a, q)) => (a, Some(q)),
-        None => (rest, None),
-    };
-    let authority = authority_and_path.split('/').next().unwrap_or_default();
+    let (scheme, authority, query) = split(base)?;
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     if host.is_empty() {
         return Err("the PostgreSQL URL has no host".to_owned());
     }
-    let mut url = format!("{scheme}://{user}@{host}/{database}");
-    if let Some(q) = query {
-        url.push('?');
-        url.push_str(q);
-    }
-    Ok(url)
+    Ok(join(scheme, &format!("{user}@{host}"), database, query))
 }
 
-/// The database name in a URL, if any.
-pub fn database(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let path = rest.split_once('/')?.1;
-    let db = path.split('?').next()?;
-    (!db.is_empty()).then_some(db)
+/// `base` pointing at `database` instead, with its user, password and query kept.
+pub fn with_database(base: &str, database: &str) -> Result<String, String> {
+    let (scheme, authority, query) = split(base)?;
+    Ok(join(scheme, authority, database, query))
 }
 
 #[cfg(test)]
@@ -51,7 +58,9 @@ mod tests {
             Ok("postgresql://u@localhost/d".to_owned())
         );
         assert!(for_role("localhost:5432", "u", "d").is_err());
-        assert_eq!(database("postgres://a@h:1/aula?x=1"), Some("aula"));
-        assert_eq!(database("postgres://a@h:1"), None);
+        assert_eq!(
+            with_database("postgres://admin:pw@h:1/postgres?sslmode=disable", "t1"),
+            Ok("postgres://admin:pw@h:1/t1?sslmode=disable".to_owned())
+        );
     }
 }

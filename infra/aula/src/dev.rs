@@ -9,8 +9,8 @@ use kit::auth::Signer;
 use migration::roles::{self, OWNER};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
-use tenancy::{Claims, Role, TenantId};
+use sea_orm::DatabaseConnection;
+use tenancy::{Role, TenantId, UserId};
 use tokio::process::{Child, Command};
 
 /// Prints a line; unlike `println!` it never panics when stdout is closed (a parent that went
@@ -39,13 +39,13 @@ pub const DEMO_TENANT: TenantId = TenantId::from_uuid(uuid::Uuid::from_u128(
     0x0190_0000_0000_7000_8000_00de_0000_0001,
 ));
 
-/// Variables read by the launcher itself, not by the services it starts.
-const LAUNCHER_VARIABLES: &[&str] = &[
-    "AULA_DATA_DIR",
-    "AULA_PORT",
-    "AULA_LOG_FORMAT",
-    "AULA_DATABASE_NAME",
-];
+/// The demo owner's fixed id, so the launcher can sign a token for them without a lookup.
+pub const DEMO_OWNER: UserId = UserId::from_uuid(uuid::Uuid::from_u128(
+    0x0190_0000_0000_7000_8000_00de_0000_0002,
+));
+
+/// The database every service works in.
+const DATABASE: &str = "aula";
 
 const DEMO_OWNER_EMAIL: &str = "owner@demo.aula.test";
 
@@ -56,7 +56,7 @@ struct Running {
 }
 
 fn data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("AULA_DATA_DIR") {
+    if let Some(dir) = std::env::var_os("AULA_DEV_DATA_DIR") {
         return PathBuf::from(dir);
     }
     let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -68,27 +68,26 @@ fn data_dir() -> PathBuf {
 }
 
 async fn connect(url: &str) -> Result<DatabaseConnection, String> {
-    let mut opts = ConnectOptions::new(url);
-    opts.max_connections(2)
-        .sqlx_logging(false)
-        .acquire_timeout(Duration::from_secs(10));
-    Database::connect(opts)
-        .await
-        .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))
+    kit::server::connect_db(&kit::config::DatabaseConfig {
+        url: kit::Secret::new(url),
+        max_connections: 2,
+        acquire_timeout_secs: 10,
+    })
+    .await
+    .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))
 }
 
-/// Roles, database and migrations, given an administrator URL. Returns the database name.
-async fn prepare_database(admin_url: &str) -> Result<String, String> {
-    let database = std::env::var("AULA_DATABASE_NAME").unwrap_or_else(|_| "aula".into());
+/// Roles, the database and migrations, given an administrator URL; then the isolation guard.
+async fn prepare_database(admin_url: &str) -> Result<(), String> {
     let admin = connect(admin_url).await?;
     roles::bootstrap(&admin)
         .await
         .map_err(|e| format!("creating roles failed: {e}"))?;
-    roles::create_database(&admin, &database)
+    roles::create_database(&admin, DATABASE)
         .await
         .map_err(|e| format!("creating the database failed: {e}"))?;
     admin.close().await.ok();
-    let owner_url = migration::url::for_role(admin_url, OWNER, &database)?;
+    let owner_url = migration::url::for_role(admin_url, OWNER, DATABASE)?;
     let owner = connect(&owner_url).await?;
     migration::migrate(&owner)
         .await
@@ -104,15 +103,15 @@ async fn prepare_database(admin_url: &str) -> Result<String, String> {
             list.join("\n")
         ));
     }
-    Ok(database)
+    Ok(())
 }
 
 /// `aula migrate`: bootstrap and migrate the database named by the environment.
 pub async fn migrate_from_env() -> Result<(), String> {
     let admin = std::env::var("DATABASE_URL")
         .map_err(|_| "set DATABASE_URL to an administrator URL".to_owned())?;
-    let db = prepare_database(&admin).await?;
-    say!("database {db} is migrated and isolated");
+    prepare_database(&admin).await?;
+    say!("database {DATABASE} is migrated and isolated");
     Ok(())
 }
 
@@ -129,6 +128,7 @@ async fn seed_demo(identity_url: &str) -> Result<(), String> {
             &db,
             NewTenant {
                 id: Some(DEMO_TENANT),
+                owner_id: Some(DEMO_OWNER),
                 name: "Demo Academy".into(),
                 slug: "demo".into(),
                 owner_email: DEMO_OWNER_EMAIL.into(),
@@ -155,21 +155,17 @@ async fn seed_demo(identity_url: &str) -> Result<(), String> {
     Ok(())
 }
 
-async fn demo_owner(identity_url: &str) -> Result<tenancy::UserId, String> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    let db = connect(identity_url).await?;
-    let tx = tenancy::TenantTx::begin(&db, &tenancy::TenantContext::anonymous(DEMO_TENANT))
-        .await
-        .map_err(|e| e.to_string())?;
-    let owner = identity::entity::user::Entity::find()
-        .filter(identity::entity::user::Column::Email.eq(DEMO_OWNER_EMAIL))
-        .one(&*tx)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("the demo owner is missing")?;
-    drop(tx);
-    db.close().await.ok();
-    Ok(tenancy::UserId::from_uuid(owner.id))
+/// A development access token for the demo owner, signed with the launcher's key.
+fn demo_token(signer: &Signer, auth: &kit::config::AuthConfig) -> Result<String, String> {
+    let mut claims = kit::auth::claims(
+        auth,
+        DEMO_TENANT,
+        &DEMO_OWNER.to_string(),
+        &[Role::Owner],
+        Duration::from_secs(8 * 3600),
+    );
+    claims.amr = vec!["dev".into()];
+    signer.sign(&claims).map_err(|e| e.to_string())
 }
 
 fn signing_key(dir: &Path) -> Result<Signer, String> {
@@ -264,28 +260,31 @@ async fn run_with_database(
             url
         }
     };
-    let database = prepare_database(admin_url).await?;
-    let identity_db = migration::url::for_role(admin_url, roles::IDENTITY, &database)?;
+    prepare_database(admin_url).await?;
+    let identity_db = migration::url::for_role(admin_url, roles::IDENTITY, DATABASE)?;
     seed_demo(&identity_db).await?;
     let signer = signing_key(dir)?;
     let jwks = Signer::jwks(&[&signer]);
+    let token = demo_token(&signer, &kit::Config::default().auth)?;
 
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut running: Vec<Running> = Vec::new();
-    let base_port: u16 = std::env::var("AULA_PORT")
+    let base_port: u16 = std::env::var("AULA_DEV_PORT")
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(4000);
-    let services = [(identity::NAME, base_port + 1, identity_db.clone())];
+    let services = [(identity::NAME, base_port + 1, identity_db)];
     let mut outcome = Ok(());
     for (name, preferred, db_url) in services {
-        let port = port_or_free(preferred)?;
+        let port = match port_or_free(preferred) {
+            Ok(p) => p,
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        };
         let url = format!("http://127.0.0.1:{port}");
-        let mut cmd = Command::new(&exe);
-        for launcher_only in LAUNCHER_VARIABLES {
-            cmd.env_remove(launcher_only);
-        }
-        let child = cmd
+        let spawned = Command::new(&exe)
             .arg(name)
             .env("AULA_LISTEN", format!("127.0.0.1:{port}"))
             .env("AULA_DATABASE__URL", &db_url)
@@ -294,37 +293,28 @@ async fn run_with_database(
             .env("AULA_GRAPHIQL", "true")
             .env(
                 "AULA_TELEMETRY__LOG_FORMAT",
-                std::env::var("AULA_LOG_FORMAT").unwrap_or_else(|_| "pretty".into()),
+                std::env::var("AULA_DEV_LOG_FORMAT").unwrap_or_else(|_| "pretty".into()),
             )
             .stdin(Stdio::null())
             .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot start {name}: {e}"))?;
-        running.push(Running { name, url, child });
-    }
-    for svc in running.iter_mut() {
-        if let Err(e) = wait_ready(&svc.url, &mut svc.child).await {
-            outcome = Err(format!("{} {e}", svc.name));
-            break;
+            .spawn();
+        match spawned {
+            Ok(child) => running.push(Running { name, url, child }),
+            Err(e) => {
+                outcome = Err(format!("cannot start {name}: {e}"));
+                break;
+            }
         }
     }
     if outcome.is_ok() {
-        let owner = demo_owner(&identity_db).await?;
-        let now = chrono_now();
-        let token = signer
-            .sign(&Claims {
-                iss: "aula-identity".into(),
-                sub: owner.to_string(),
-                aud: "aula".into(),
-                exp: now + 8 * 3600,
-                iat: now,
-                jti: uuid::Uuid::new_v4().to_string(),
-                tid: DEMO_TENANT.to_string(),
-                roles: vec![Role::Owner.as_str().into()],
-                scope: String::new(),
-                amr: vec!["dev".into()],
-            })
-            .map_err(|e| e.to_string())?;
+        for svc in running.iter_mut() {
+            if let Err(e) = wait_ready(&svc.url, &mut svc.child).await {
+                outcome = Err(format!("{} {e}", svc.name));
+                break;
+            }
+        }
+    }
+    if outcome.is_ok() {
         say!("\nAula is running.\n");
         for svc in &running {
             say!(
@@ -387,11 +377,4 @@ async fn stop_all(running: &mut [Running]) {
             }
         }
     }
-}
-
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }

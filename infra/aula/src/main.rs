@@ -20,8 +20,8 @@ usage: aula [COMMAND]
   <service>            run one service in this process, configured by AULA_* variables and an
                        optional TOML file named by AULA_CONFIG (services: identity)
   sdl <service>        print the service's federated GraphQL SDL (no server, no database)
-  migrate              create roles and the database (DATABASE_URL: an administrator URL;
-                       AULA_DATABASE_NAME, default aula) and apply every migration
+  migrate              create the roles and the database `aula` (DATABASE_URL: an
+                       administrator URL) and apply every migration
   help                 this text
 ";
 

@@ -27,9 +27,9 @@ fn forward(from: impl std::io::Read, to: mpsc::Sender<String>) {
 
 fn launch(data_dir: &std::path::Path, base_port: u16) -> Launch {
     let mut child = Command::new(env!("CARGO_BIN_EXE_aula"))
-        .env("AULA_DATA_DIR", data_dir)
-        .env("AULA_PORT", base_port.to_string())
-        .env("AULA_LOG_FORMAT", "json")
+        .env("AULA_DEV_DATA_DIR", data_dir)
+        .env("AULA_DEV_PORT", base_port.to_string())
+        .env("AULA_DEV_LOG_FORMAT", "json")
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_URL")
         .stdin(Stdio::null())

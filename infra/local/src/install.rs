@@ -5,7 +5,7 @@ use std::process::Command;
 use crate::util::{is_root, run};
 use crate::{Error, Result};
 
-/// Whether installing with apt is allowed (`AULA_NO_INSTALL=1` forbids it).
+/// Whether installing with apt is allowed (`AULA_DEV_NO_INSTALL=1` forbids it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Install {
     /// Run `apt-get install` when root and apt is present.
@@ -15,9 +15,9 @@ pub enum Install {
 }
 
 impl Install {
-    /// From the environment: `AULA_NO_INSTALL=1` means [`Install::Never`].
+    /// From the environment: `AULA_DEV_NO_INSTALL=1` means [`Install::Never`].
     pub fn from_env() -> Self {
-        match std::env::var("AULA_NO_INSTALL").as_deref() {
+        match std::env::var("AULA_DEV_NO_INSTALL").as_deref() {
             Ok("1") | Ok("true") => Install::Never,
             _ => Install::IfMissing,
         }

@@ -26,7 +26,7 @@ pub enum Error {
     /// The `postgres` system user cannot reach the data folder.
     #[error(
         "the postgres system user cannot reach {}: a parent folder is private (for example a 0700 \
-         home); set AULA_DATA_DIR to a folder such as /var/lib/aula and run again",
+         home); set AULA_DEV_DATA_DIR to a folder such as /var/lib/aula and run again",
         .0.display()
     )]
     Unreachable(std::path::PathBuf),

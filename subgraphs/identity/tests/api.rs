@@ -24,6 +24,7 @@ async fn world() -> World {
     let conn = db.service("identity").await;
     let new = |slug: &str| NewTenant {
         id: None,
+        owner_id: None,
         name: format!("{slug} academy"),
         slug: slug.into(),
         owner_email: format!("owner@{slug}.test"),
@@ -330,6 +331,7 @@ async fn tenant_creation_validates_and_reports_conflicts() {
     let conn = db.service("identity").await;
     let new = |slug: &str, email: &str| NewTenant {
         id: None,
+        owner_id: None,
         name: "Acme".into(),
         slug: slug.into(),
         owner_email: email.into(),

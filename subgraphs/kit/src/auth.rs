@@ -10,7 +10,7 @@ use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use tenancy::{Claims, TenantContext};
+use tenancy::{Claims, Role, TenantContext, TenantId};
 use tokio::sync::RwLock;
 
 use crate::config::AuthConfig;
@@ -162,6 +162,30 @@ fn parse_jwks(json: &str) -> Result<HashMap<String, DecodingKey>, AuthError> {
         keys.insert(kid, key);
     }
     Ok(keys)
+}
+
+/// Claims for a new access token: `sub` in `tenant` with `roles`, issued now by `auth.issuer` for
+/// `auth.audience`, valid for `ttl`, with a fresh `jti`. Set `scope` and `amr` on the result.
+pub fn claims(
+    auth: &AuthConfig,
+    tenant: TenantId,
+    sub: &str,
+    roles: &[Role],
+    ttl: Duration,
+) -> Claims {
+    let now = chrono::Utc::now().timestamp();
+    Claims {
+        iss: auth.issuer.clone(),
+        sub: sub.to_owned(),
+        aud: auth.audience.clone(),
+        exp: now + ttl.as_secs() as i64,
+        iat: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        tid: tenant.to_string(),
+        roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        scope: String::new(),
+        amr: Vec::new(),
+    }
 }
 
 /// An Ed25519 signing key with its key id.

@@ -121,6 +121,11 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// The `iss` Aula's identity service puts in access tokens unless configured otherwise.
+pub const DEFAULT_ISSUER: &str = "aula-identity";
+/// The `aud` of Aula access tokens unless configured otherwise.
+pub const DEFAULT_AUDIENCE: &str = "aula";
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -132,8 +137,8 @@ impl Default for Config {
             },
             redis_url: None,
             auth: AuthConfig {
-                issuer: "aula-identity".into(),
-                audience: "aula".into(),
+                issuer: DEFAULT_ISSUER.into(),
+                audience: DEFAULT_AUDIENCE.into(),
                 jwks_url: None,
                 jwks: None,
             },
@@ -164,6 +169,14 @@ pub enum ConfigError {
     Incomplete(&'static str),
 }
 
+/// `AULA_CONFIG` names the file; `AULA_DEV_*` belong to the local launcher and `AULA_TEST_*` to
+/// the test harness. None of them is a service setting, so a service started from the same
+/// environment ignores them (every other `AULA_*` variable must be a known key).
+fn is_other_command_variable(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key == "config" || key.starts_with("dev_") || key.starts_with("test_")
+}
+
 impl Config {
     /// Defaults, then `file` (if given), then `AULA_*` variables from the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -176,7 +189,7 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         let config: Config = figment
-            .merge(env.ignore(&["CONFIG", "NO_INSTALL"]))
+            .merge(env.filter(|key| !is_other_command_variable(key.as_str())))
             .extract()
             .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
         if config.database.url.expose().is_empty() {
@@ -216,6 +229,8 @@ mod tests {
             )?;
             jail.set_env("AULA_LIMITS__MAX_DEPTH", "7");
             jail.set_env("AULA_REDIS_URL", "redis://:s3cret@cache:6379");
+            jail.set_env("AULA_DEV_DATA_DIR", "/somewhere");
+            jail.set_env("AULA_TEST_REDIS_URL", "redis://elsewhere");
             let config = Config::load(Some(Path::new("svc.toml"))).expect("loads");
             assert_eq!(config.listen.port(), 4100);
             assert_eq!(config.limits.max_depth, 7);

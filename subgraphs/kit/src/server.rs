@@ -56,6 +56,21 @@ impl<Q, M, S> Clone for AppState<Q, M, S> {
     }
 }
 
+impl Deps {
+    /// The pool (lazy), Redis client and token verifier that `config` describes.
+    pub async fn connect(config: &Config) -> Result<Self, RunError> {
+        Ok(Self {
+            db: connect_db(&config.database).await?,
+            redis: config
+                .redis_url
+                .as_ref()
+                .map(|u| redis::Client::open(u.expose()))
+                .transpose()?,
+            verifier: Arc::new(Verifier::new(&config.auth)?),
+        })
+    }
+}
+
 /// Installs ring as the process's TLS crypto provider (once).
 pub fn install_crypto() {
     static ONCE: Once = Once::new();
@@ -365,15 +380,7 @@ where
 {
     let telemetry = telemetry::init(name, &config.telemetry)?;
     tracing::info!(service = name, config = ?config, "starting");
-    let deps = Deps {
-        db: connect_db(&config.database).await?,
-        redis: config
-            .redis_url
-            .as_ref()
-            .map(|u| redis::Client::open(u.expose()))
-            .transpose()?,
-        verifier: Arc::new(Verifier::new(&config.auth)?),
-    };
+    let deps = Deps::connect(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| RunError::Listen {

@@ -5,9 +5,7 @@ use std::fs::File;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use migration::roles::{self, OWNER};
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use tokio::sync::OnceCell;
 
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -17,12 +15,12 @@ static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 async fn connect(url: &str, max: u32) -> Result<DatabaseConnection, sea_orm::DbErr> {
-    let mut opts = ConnectOptions::new(url);
-    opts.max_connections(max)
-        .min_connections(0)
-        .acquire_timeout(std::time::Duration::from_secs(10))
-        .sqlx_logging(false);
-    Database::connect(opts).await
+    kit::server::connect_db(&kit::config::DatabaseConfig {
+        url: kit::Secret::new(url),
+        max_connections: max,
+        acquire_timeout_secs: 10,
+    })
+    .await
 }
 
 async fn usable_admin(url: &str) -> bool {
@@ -240,18 +238,9 @@ impl TestDb {
 
     /// An administrator pool on this database: only for tests that must break things on purpose.
     pub async fn admin(&self) -> DatabaseConnection {
-        let url =
-            migration::url::for_role(&self.admin_url, admin_user(&self.admin_url), &self.name)
-                .expect("admin url");
+        let url = migration::url::with_database(&self.admin_url, &self.name).expect("admin url");
         connect(&url, 1).await.expect("connect as administrator")
     }
-}
-
-fn admin_user(url: &str) -> &str {
-    url.split_once("://")
-        .and_then(|(_, rest)| rest.split_once('@'))
-        .map(|(userinfo, _)| userinfo.split(':').next().unwrap_or("postgres"))
-        .unwrap_or("postgres")
 }
 
 impl Drop for TestDb {

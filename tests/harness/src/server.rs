@@ -56,15 +56,14 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    let config = Config {
+    let mut config = Config {
         auth: keys.auth_config(),
         ..Config::default()
     };
-    let deps = Deps {
-        db: db.service(schema).await,
-        redis: None,
-        verifier: std::sync::Arc::new(kit::auth::Verifier::new(&config.auth).expect("verifier")),
-    };
+    let role = migration::roles::service(schema)
+        .unwrap_or_else(|| panic!("no service role for schema {schema}"));
+    config.database.url = kit::Secret::new(db.url_for(role.name));
+    let deps = Deps::connect(&config).await.expect("subgraph dependencies");
     spawn(kit::server::app(name, builder, deps, &config)).await
 }
 

@@ -21,9 +21,6 @@ pub struct TestUser {
     pub token: String,
 }
 
-const ISSUER: &str = "aula-identity";
-const AUDIENCE: &str = "aula";
-
 impl Default for Keys {
     fn default() -> Self {
         Self::new()
@@ -41,8 +38,8 @@ impl Keys {
     /// The auth section of a service's config that trusts these keys.
     pub fn auth_config(&self) -> AuthConfig {
         AuthConfig {
-            issuer: ISSUER.into(),
-            audience: AUDIENCE.into(),
+            issuer: kit::config::DEFAULT_ISSUER.into(),
+            audience: kit::config::DEFAULT_AUDIENCE.into(),
             jwks_url: None,
             jwks: Some(Signer::jwks(&[&self.signer])),
         }
@@ -60,19 +57,16 @@ impl Keys {
 
     /// Claims for `sub` in `tenant` with `roles`, valid for ten minutes.
     pub fn claims(&self, tenant: TenantId, sub: &str, roles: &[Role], scope: &str) -> Claims {
-        let now = chrono_now();
-        Claims {
-            iss: ISSUER.into(),
-            sub: sub.into(),
-            aud: AUDIENCE.into(),
-            exp: now + 600,
-            iat: now,
-            jti: uuid::Uuid::new_v4().to_string(),
-            tid: tenant.to_string(),
-            roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
-            scope: scope.into(),
-            amr: vec!["pwd".into()],
-        }
+        let mut claims = kit::auth::claims(
+            &self.auth_config(),
+            tenant,
+            sub,
+            roles,
+            std::time::Duration::from_secs(600),
+        );
+        claims.scope = scope.into();
+        claims.amr = vec!["pwd".into()];
+        claims
     }
 
     /// A token for an existing user.
@@ -94,11 +88,4 @@ impl Keys {
     pub fn partner(&self, tenant: TenantId, client: &str, scopes: &str) -> String {
         self.sign(&self.claims(tenant, client, &[Role::Partner], scopes))
     }
-}
-
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }

@@ -39,6 +39,8 @@ pub async fn get(
 pub struct NewTenant {
     /// Fixed id (seeding) or `None` for a fresh one.
     pub id: Option<TenantId>,
+    /// Fixed owner id (seeding) or `None` for a fresh one.
+    pub owner_id: Option<UserId>,
     /// Display name.
     pub name: String,
     /// Unique slug.
@@ -63,7 +65,7 @@ pub async fn create_with_owner(
     if tenant_id.is_platform() {
         return Err(IdentityError::invalid("id", "is reserved"));
     }
-    let owner_id = UserId::generate();
+    let owner_id = new.owner_id.unwrap_or_else(UserId::generate);
     let ctx = TenantContext::user(tenant_id, owner_id, [Role::Owner]);
     let tx = TenantTx::begin(db, &ctx).await?;
     let now = chrono::Utc::now();
