@@ -226,9 +226,17 @@ impl TestDb {
 
     /// Like [`TestDb::service`], with a pool of exactly `max_connections`.
     pub async fn service_pool(&self, schema: &str, max_connections: u32) -> DatabaseConnection {
+        let url = self.service_url(schema);
+        connect(&url, max_connections)
+            .await
+            .unwrap_or_else(|e| panic!("connect as the {schema} service: {e}"))
+    }
+
+    /// The connection URL of the login role of the subgraph working in `schema`.
+    pub fn service_url(&self, schema: &str) -> String {
         let role =
             roles::service(schema).unwrap_or_else(|| panic!("no service role for schema {schema}"));
-        self.connect_as(role.name, max_connections).await
+        self.url_for(role.name)
     }
 
     /// A pool connected as the owner role (subject to forced row-level security).

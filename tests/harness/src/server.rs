@@ -60,9 +60,7 @@ where
         auth: keys.auth_config(),
         ..Config::default()
     };
-    let role = migration::roles::service(schema)
-        .unwrap_or_else(|| panic!("no service role for schema {schema}"));
-    config.database.url = kit::Secret::new(db.url_for(role.name));
+    config.database.url = kit::Secret::new(db.service_url(schema));
     let deps = Deps::connect(&config).await.expect("subgraph dependencies");
     spawn(kit::server::app(name, builder, deps, &config)).await
 }
