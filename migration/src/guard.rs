@@ -114,14 +114,16 @@ pub async fn check(db: &impl ConnectionTrait, scope: &Scope<'_>) -> Result<Vec<V
             object: t.name.clone(),
             problem: problem.to_owned(),
         };
+        // A table declared global holds no tenant's data (routing, platform keys); it may still
+        // name tenants, as a routing table must before any tenant is known.
+        if t.comment
+            .as_deref()
+            .is_some_and(|c| c.starts_with("global:"))
+        {
+            continue;
+        }
         if !t.has_tenant_id {
-            if !t
-                .comment
-                .as_deref()
-                .is_some_and(|c| c.starts_with("global:"))
-            {
-                out.push(v("has no tenant_id and is not declared global (COMMENT ON TABLE ... IS 'global: why')"));
-            }
+            out.push(v("has no tenant_id and is not declared global (COMMENT ON TABLE ... IS 'global: why')"));
             continue;
         }
         if !t.tenant_id_ok {

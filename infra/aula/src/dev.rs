@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use kit::auth::Signer;
 use migration::roles::{self, OWNER};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -39,7 +38,7 @@ pub const DEMO_TENANT: TenantId = TenantId::from_uuid(uuid::Uuid::from_u128(
     0x0190_0000_0000_7000_8000_00de_0000_0001,
 ));
 
-/// The demo owner's fixed id, so the launcher can sign a token for them without a lookup.
+/// The demo owner's fixed id, so seeding is idempotent.
 pub const DEMO_OWNER: UserId = UserId::from_uuid(uuid::Uuid::from_u128(
     0x0190_0000_0000_7000_8000_00de_0000_0002,
 ));
@@ -48,6 +47,9 @@ pub const DEMO_OWNER: UserId = UserId::from_uuid(uuid::Uuid::from_u128(
 const DATABASE: &str = "aula";
 
 const DEMO_OWNER_EMAIL: &str = "owner@demo.aula.test";
+
+/// Every demo user's password (development data only).
+pub const DEMO_PASSWORD: &str = "demo-academy-2026";
 
 struct Running {
     name: &'static str,
@@ -133,6 +135,7 @@ async fn seed_demo(identity_url: &str) -> Result<(), String> {
                 slug: "demo".into(),
                 owner_email: DEMO_OWNER_EMAIL.into(),
                 owner_name: "Dana Owner".into(),
+                owner_password: Some(DEMO_PASSWORD.into()),
             },
         )
         .await
@@ -146,7 +149,7 @@ async fn seed_demo(identity_url: &str) -> Result<(), String> {
             ),
             ("student@demo.aula.test", "Sam Student", Role::Student),
         ] {
-            tenants::seed_user(&db, DEMO_TENANT, email, name, &[role])
+            tenants::seed_user(&db, DEMO_TENANT, email, name, &[role], Some(DEMO_PASSWORD))
                 .await
                 .map_err(|e| format!("seeding {email} failed: {e}"))?;
         }
@@ -155,29 +158,37 @@ async fn seed_demo(identity_url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A development access token for the demo owner, signed with the launcher's key.
-fn demo_token(signer: &Signer, auth: &kit::config::AuthConfig) -> Result<String, String> {
-    let mut claims = kit::auth::claims(
-        auth,
-        DEMO_TENANT,
-        &DEMO_OWNER.to_string(),
-        &[Role::Owner],
-        Duration::from_secs(8 * 3600),
-    );
-    claims.amr = vec!["dev".into()];
-    signer.sign(&claims).map_err(|e| e.to_string())
+/// Signs the demo owner in through identity's API, exactly as the web app does.
+async fn demo_sign_in(identity_url: &str) -> Result<String, String> {
+    let query = "mutation($input: SignInInput!) { signIn(input: $input) { ... on Session { accessToken } } }";
+    let body = serde_json::json!({
+        "query": query,
+        "variables": { "input": { "tenant": "demo", "email": DEMO_OWNER_EMAIL, "password": DEMO_PASSWORD } },
+    });
+    let resp: serde_json::Value = kit::server::http_client()
+        .post(format!("{identity_url}/graphql"))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    resp["data"]["signIn"]["accessToken"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("demo sign-in failed: {resp}"))
 }
 
-fn signing_key(dir: &Path) -> Result<Signer, String> {
-    let path = dir.join("dev-signing-key.pem");
-    let kid = "aula-dev-1";
-    if let Ok(pem) = std::fs::read_to_string(&path) {
-        return Signer::from_pem(kid, &pem).map_err(|e| e.to_string());
+/// The development encryption key identity seals secrets with, kept beside the data.
+fn encryption_key(dir: &Path) -> Result<String, String> {
+    let path = dir.join("dev-encryption-key");
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        return Ok(key.trim().to_owned());
     }
-    let signer = Signer::generate(kid);
-    std::fs::write(&path, signer.to_pem().map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
-    Ok(signer)
+    let key = identity::crypto::Sealer::generate_key();
+    std::fs::write(&path, &key).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(key)
 }
 
 fn port_or_free(preferred: u16) -> Result<u16, String> {
@@ -263,9 +274,7 @@ async fn run_with_database(
     prepare_database(admin_url).await?;
     let identity_db = migration::url::for_role(admin_url, roles::IDENTITY, DATABASE)?;
     seed_demo(&identity_db).await?;
-    let signer = signing_key(dir)?;
-    let jwks = Signer::jwks(&[&signer]);
-    let token = demo_token(&signer, &kit::Config::default().auth)?;
+    let encryption_key = encryption_key(dir)?;
 
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut running: Vec<Running> = Vec::new();
@@ -289,7 +298,8 @@ async fn run_with_database(
             .env("AULA_LISTEN", format!("127.0.0.1:{port}"))
             .env("AULA_DATABASE__URL", &db_url)
             .env("AULA_REDIS_URL", &redis_url)
-            .env("AULA_AUTH__JWKS", &jwks)
+            .env("AULA_SERVICE__ENCRYPTION_KEY", &encryption_key)
+            .env("AULA_SERVICE__PUBLIC_URL", &url)
             .env("AULA_GRAPHIQL", "true")
             .env(
                 "AULA_TELEMETRY__LOG_FORMAT",
@@ -314,6 +324,13 @@ async fn run_with_database(
             }
         }
     }
+    let mut token = String::new();
+    if outcome.is_ok() {
+        match demo_sign_in(&running[0].url).await {
+            Ok(t) => token = t,
+            Err(e) => outcome = Err(e),
+        }
+    }
     if outcome.is_ok() {
         say!("\nAula is running.\n");
         for svc in &running {
@@ -330,9 +347,12 @@ async fn run_with_database(
                 svc.url
             );
         }
-        say!("\n  Demo tenant: Demo Academy (slug demo), owner {DEMO_OWNER_EMAIL}");
+        say!("\n  Demo tenant: Demo Academy (slug demo)");
         say!(
-            "  Demo owner access token (8 hours; send as `Authorization: Bearer <token>`):\n  {token}\n"
+            "  Sign in as owner@, admin@, instructor@ or student@demo.aula.test with password {DEMO_PASSWORD}"
+        );
+        say!(
+            "  Demo owner access token (15 minutes; send as `Authorization: Bearer <token>`):\n  {token}\n"
         );
         say!("  Press Ctrl-C to stop everything.");
         outcome = wait_for_stop(&mut running).await;

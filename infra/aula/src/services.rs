@@ -18,7 +18,7 @@ pub async fn serve(name: &str) -> Result<(), String> {
     let file = std::env::var_os("AULA_CONFIG").map(PathBuf::from);
     let config = kit::Config::load(file.as_deref()).map_err(|e| e.to_string())?;
     match name {
-        identity::NAME => kit::run(identity::NAME, config, identity::schema())
+        identity::NAME => kit::run(identity::NAME, config, identity::build)
             .await
             .map_err(|e| e.to_string()),
         other => Err(format!("unknown service {other}")),

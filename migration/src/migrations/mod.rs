@@ -4,10 +4,12 @@ use sea_orm_migration::MigrationTrait;
 
 mod m0001_platform;
 mod m0002_identity;
+mod m0003_identity_auth;
 
 pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(m0001_platform::Migration),
         Box::new(m0002_identity::Migration),
+        Box::new(m0003_identity_auth::Migration),
     ]
 }

@@ -30,13 +30,34 @@ pub enum IdentityError {
         /// What clashes, for the user.
         message: String,
     },
+    /// Sign-in failed: unknown account, wrong password or code, or a spent or expired
+    /// credential. One message for all, so the cause cannot be probed.
+    #[error("{0}")]
+    Credentials(&'static str),
+    /// The tenant is suspended: nobody signs in, no token is issued.
+    #[error("this academy is suspended")]
+    Suspended,
+    /// Too many attempts; retry after the given seconds.
+    #[error("too many attempts; try again in {0} seconds")]
+    RateLimited(u64),
     /// Bad page arguments.
     #[error(transparent)]
     Page(#[from] PageError),
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] DbErr),
+    /// Redis failed (rate limits cannot be checked, so sign-in is refused).
+    #[error("redis error: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Key material or sealed data is unusable.
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
 }
+
+/// The one message for a failed password sign-in.
+pub const BAD_CREDENTIALS: &str = "the email or password is incorrect";
+/// The one message for a refused refresh token, invitation or link.
+pub const BAD_TOKEN: &str = "this link or token is invalid or has expired";
 
 impl IdentityError {
     pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
@@ -54,8 +75,19 @@ impl DomainError for IdentityError {
             IdentityError::Invalid { .. } => Code::BadUserInput,
             IdentityError::NotFound(_) => Code::NotFound,
             IdentityError::Conflict { .. } => Code::Conflict,
+            IdentityError::Credentials(_) => Code::Unauthenticated,
+            IdentityError::Suspended => Code::Forbidden,
+            IdentityError::RateLimited(_) => Code::RateLimited,
             IdentityError::Page(e) => e.code(),
-            IdentityError::Db(_) => Code::Internal,
+            IdentityError::Db(_) | IdentityError::Crypto(_) => Code::Internal,
+            IdentityError::Redis(_) => Code::Unavailable,
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            IdentityError::RateLimited(secs) => Some(*secs),
+            _ => None,
         }
     }
 

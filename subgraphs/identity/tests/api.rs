@@ -2,15 +2,16 @@
 //! pagination and permissions, profile edits with validation, and cross-tenant attacks on every
 //! query, entity lookup and mutation.
 
-use harness::{Keys, TestDb, TestServer, gql, spawn_subgraph};
+mod common;
+
+use common::{Env, code};
+use harness::{TestDb, TestServer, gql};
 use identity::service::tenants::{self, NewTenant};
 use serde_json::{Value, json};
 use tenancy::{Role, TenantId, UserId};
 
 struct World {
-    _db: TestDb,
-    server: TestServer,
-    keys: Keys,
+    env: Env,
     a: TenantId,
     a_owner: UserId,
     a_student: UserId,
@@ -19,55 +20,30 @@ struct World {
 }
 
 async fn world() -> World {
-    let db = TestDb::new().await;
-    let keys = Keys::new();
-    let conn = db.service("identity").await;
-    let new = |slug: &str| NewTenant {
-        id: None,
-        owner_id: None,
-        name: format!("{slug} academy"),
-        slug: slug.into(),
-        owner_email: format!("owner@{slug}.test"),
-        owner_name: format!("{slug} owner"),
-    };
-    let (a, a_owner) = tenants::create_with_owner(&conn, new("alpha"))
-        .await
-        .expect("tenant a");
-    let (b, b_owner) = tenants::create_with_owner(&conn, new("beta"))
-        .await
-        .expect("tenant b");
-    let a = TenantId::from_uuid(a.tenant_id);
-    let b = TenantId::from_uuid(b.tenant_id);
-    let student = tenants::seed_user(&conn, a, "student@alpha.test", "Stu Dent", &[Role::Student])
-        .await
-        .expect("student");
+    let env = Env::start().await;
+    let a = env.tenant("alpha").await;
+    let b = env.tenant("beta").await;
+    let a_student = env.user(&a, "student@alpha.test", &[Role::Student]).await;
     for i in 0..4 {
-        tenants::seed_user(
-            &conn,
-            a,
-            &format!("user{i}@alpha.test"),
-            &format!("User {i}"),
-            &[Role::Instructor],
-        )
-        .await
-        .expect("user");
+        env.user(&a, &format!("user{i}@alpha.test"), &[Role::Instructor])
+            .await;
     }
-    let server = spawn_subgraph(identity::NAME, "identity", identity::schema(), &db, &keys).await;
     World {
-        _db: db,
-        server,
-        keys,
-        a,
-        a_owner: UserId::from_uuid(a_owner.id),
-        a_student: UserId::from_uuid(student.id),
-        b,
-        b_owner: UserId::from_uuid(b_owner.id),
+        a: a.id,
+        a_owner: a.owner,
+        a_student,
+        b: b.id,
+        b_owner: b.owner,
+        env,
     }
 }
 
 impl World {
+    fn server(&self) -> &TestServer {
+        &self.env.server
+    }
     fn token(&self, tenant: TenantId, user: UserId, roles: &[Role]) -> String {
-        self.keys.token(tenant, user, roles)
+        self.env.token(tenant, user, roles)
     }
     fn a_owner(&self) -> String {
         self.token(self.a, self.a_owner, &[Role::Owner])
@@ -78,12 +54,6 @@ impl World {
     fn a_student(&self) -> String {
         self.token(self.a, self.a_student, &[Role::Student])
     }
-}
-
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or("<none>")
 }
 
 const USERS: &str = "query($first: Int, $after: String, $last: Int, $before: String) {
@@ -97,7 +67,7 @@ const USERS: &str = "query($first: Int, $after: String, $last: Int, $before: Str
 async fn the_viewer_sees_themself_and_their_tenant() {
     let w = world().await;
     let body = gql(
-        &w.server,
+        w.server(),
         Some(&w.a_owner()),
         "{ viewer { id displayName email roles } tenant { id name slug } }",
         json!({}),
@@ -115,7 +85,7 @@ async fn the_viewer_sees_themself_and_their_tenant() {
         json!({ "id": w.a.to_string(), "name": "alpha academy", "slug": "alpha" })
     );
 
-    let body = gql(&w.server, None, "{ viewer { id } }", json!({})).await;
+    let body = gql(w.server(), None, "{ viewer { id } }", json!({})).await;
     assert_eq!(code(&body), "UNAUTHENTICATED");
 }
 
@@ -124,7 +94,7 @@ async fn the_directory_paginates_forwards_and_backwards() {
     let w = world().await;
     let token = w.a_owner();
     let page = |vars: Value| {
-        let server = &w.server;
+        let server = w.server();
         let token = token.clone();
         async move { gql(server, Some(&token), USERS, vars).await }
     };
@@ -188,24 +158,24 @@ async fn the_directory_paginates_forwards_and_backwards() {
 #[tokio::test]
 async fn only_staff_and_scoped_partners_list_users_and_see_emails() {
     let w = world().await;
-    let body = gql(&w.server, Some(&w.a_student()), USERS, json!({})).await;
+    let body = gql(w.server(), Some(&w.a_student()), USERS, json!({})).await;
     assert_eq!(code(&body), "FORBIDDEN", "{body}");
-    let body = gql(&w.server, None, USERS, json!({})).await;
+    let body = gql(w.server(), None, USERS, json!({})).await;
     assert_eq!(code(&body), "UNAUTHENTICATED");
 
-    let partner = w.keys.partner(w.a, "cli_sync", "identity:users:read");
-    let body = gql(&w.server, Some(&partner), USERS, json!({ "first": 1 })).await;
+    let partner = w.env.partner(w.a, "cli_sync", "identity:users:read");
+    let body = gql(w.server(), Some(&partner), USERS, json!({ "first": 1 })).await;
     assert!(body["errors"].is_null(), "{body}");
-    let unscoped = w.keys.partner(w.a, "cli_other", "crm:read");
+    let unscoped = w.env.partner(w.a, "cli_other", "crm:read");
     assert_eq!(
-        code(&gql(&w.server, Some(&unscoped), USERS, json!({})).await),
+        code(&gql(w.server(), Some(&unscoped), USERS, json!({})).await),
         "FORBIDDEN"
     );
 
     // A student can see a colleague's name but not their email or roles.
     let q = "query($id: ID!) { user(id: $id) { displayName email roles } }";
     let body = gql(
-        &w.server,
+        w.server(),
         Some(&w.a_student()),
         q,
         json!({ "id": w.a_owner.to_string() }),
@@ -216,7 +186,7 @@ async fn only_staff_and_scoped_partners_list_users_and_see_emails() {
         json!({ "displayName": "alpha owner", "email": null, "roles": [] })
     );
     let body = gql(
-        &w.server,
+        w.server(),
         Some(&w.a_owner()),
         q,
         json!({ "id": w.a_student.to_string() }),
@@ -231,7 +201,7 @@ async fn profile_edits_are_validated_and_bad_input_changes_nothing() {
     let m =
         "mutation($name: String!) { updateProfile(input: { displayName: $name }) { displayName } }";
     let body = gql(
-        &w.server,
+        w.server(),
         Some(&w.a_student()),
         m,
         json!({ "name": "  Sam Student  " }),
@@ -243,12 +213,12 @@ async fn profile_edits_are_validated_and_bad_input_changes_nothing() {
     );
 
     for bad in ["", "   ", &"x".repeat(101), "bell\u{7}"] {
-        let body = gql(&w.server, Some(&w.a_student()), m, json!({ "name": bad })).await;
+        let body = gql(w.server(), Some(&w.a_student()), m, json!({ "name": bad })).await;
         assert_eq!(code(&body), "BAD_USER_INPUT", "{bad:?}: {body}");
         assert_eq!(body["errors"][0]["extensions"]["field"], "displayName");
     }
     let body = gql(
-        &w.server,
+        w.server(),
         Some(&w.a_student()),
         "{ viewer { displayName } }",
         json!({}),
@@ -259,7 +229,7 @@ async fn profile_edits_are_validated_and_bad_input_changes_nothing() {
         "nothing half-written"
     );
 
-    let body = gql(&w.server, None, m, json!({ "name": "Anon" })).await;
+    let body = gql(w.server(), None, m, json!({ "name": "Anon" })).await;
     assert_eq!(code(&body), "UNAUTHENTICATED");
 }
 
@@ -271,7 +241,7 @@ async fn tenant_b_cannot_reach_tenant_a_by_any_route() {
 
     // Guessing an id.
     let body = gql(
-        &w.server,
+        w.server(),
         Some(&b),
         "query($id: ID!) { user(id: $id) { id } }",
         json!({ "id": a_user }),
@@ -280,7 +250,7 @@ async fn tenant_b_cannot_reach_tenant_a_by_any_route() {
     assert_eq!(body["data"]["user"], Value::Null, "{body}");
 
     // Listing.
-    let body = gql(&w.server, Some(&b), USERS, json!({ "first": 100 })).await;
+    let body = gql(w.server(), Some(&b), USERS, json!({ "first": 100 })).await;
     let edges = body["data"]["users"]["edges"]
         .as_array()
         .cloned()
@@ -291,10 +261,10 @@ async fn tenant_b_cannot_reach_tenant_a_by_any_route() {
     // Federation entity lookups of A's user and A's tenant.
     let entities = "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id } ... on Tenant { id name } } }";
     let reps = json!([{ "__typename": "User", "id": a_user }, { "__typename": "Tenant", "id": w.a.to_string() }]);
-    let body = gql(&w.server, Some(&b), entities, json!({ "r": reps })).await;
+    let body = gql(w.server(), Some(&b), entities, json!({ "r": reps })).await;
     assert_eq!(body["data"]["_entities"], json!([null, null]), "{body}");
     let body = gql(
-        &w.server,
+        w.server(),
         Some(&w.a_owner()),
         entities,
         json!({ "r": reps }),
@@ -308,20 +278,20 @@ async fn tenant_b_cannot_reach_tenant_a_by_any_route() {
     // A token for tenant B naming a user id of tenant A acts on nothing in A.
     let spoofed = w.token(w.b, w.a_student, &[Role::Student]);
     let m = "mutation { updateProfile(input: { displayName: \"Hijacked\" }) { displayName } }";
-    let body = gql(&w.server, Some(&spoofed), m, json!({})).await;
+    let body = gql(w.server(), Some(&spoofed), m, json!({})).await;
     assert_eq!(code(&body), "NOT_FOUND", "{body}");
     let body = gql(
-        &w.server,
+        w.server(),
         Some(&w.a_student()),
         "{ viewer { displayName } }",
         json!({}),
     )
     .await;
     assert_eq!(
-        body["data"]["viewer"]["displayName"], "Stu Dent",
+        body["data"]["viewer"]["displayName"], "student",
         "A's user untouched"
     );
-    let body = gql(&w.server, Some(&spoofed), "{ viewer { id } }", json!({})).await;
+    let body = gql(w.server(), Some(&spoofed), "{ viewer { id } }", json!({})).await;
     assert_eq!(code(&body), "NOT_FOUND");
 }
 
@@ -336,6 +306,7 @@ async fn tenant_creation_validates_and_reports_conflicts() {
         slug: slug.into(),
         owner_email: email.into(),
         owner_name: "Owner".into(),
+        owner_password: None,
     };
     tenants::create_with_owner(&conn, new("acme", "o@acme.test"))
         .await
@@ -379,10 +350,10 @@ async fn tenant_creation_validates_and_reports_conflicts() {
         .await
         .expect("created");
     let t = TenantId::from_uuid(tenant.tenant_id);
-    tenants::seed_user(&conn, t, "Dup@Other.test", "Dup", &[Role::Student])
+    tenants::seed_user(&conn, t, "Dup@Other.test", "Dup", &[Role::Student], None)
         .await
         .expect("user");
-    let err = tenants::seed_user(&conn, t, "dup@other.TEST", "Dup 2", &[Role::Student])
+    let err = tenants::seed_user(&conn, t, "dup@other.TEST", "Dup 2", &[Role::Student], None)
         .await
         .expect_err("dup");
     assert!(
@@ -399,6 +370,7 @@ async fn tenant_creation_validates_and_reports_conflicts() {
         "y@other.test",
         "Y",
         &[],
+        None,
     )
     .await
     .expect("ok");

@@ -48,9 +48,14 @@ impl DomainError for AuthError {
 /// The message clients get for any refused token.
 pub const REFUSED: &str = "invalid or expired access token";
 
+/// Produces the current JWKS document in-process (the identity service verifying its own keys).
+pub type LocalJwks = Box<dyn Fn() -> String + Send + Sync>;
+
 enum KeySource {
+    Unconfigured,
     Static,
     Url(String),
+    Local(LocalJwks),
 }
 
 struct KeyCache {
@@ -76,19 +81,39 @@ impl std::fmt::Debug for Verifier {
 const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 impl Verifier {
-    /// A verifier for `config`: an inline JWKS, or one fetched from `jwks_url`.
+    /// A verifier for `config`: an inline JWKS, or one fetched from `jwks_url`. With neither, it
+    /// refuses every token (the identity service replaces it with [`Verifier::local`]).
     pub fn new(config: &AuthConfig) -> Result<Self, AuthError> {
+        let (source, keys) = match (&config.jwks, &config.jwks_url) {
+            (Some(inline), _) => (KeySource::Static, parse_jwks(inline)?),
+            (None, Some(url)) => (KeySource::Url(url.clone()), HashMap::new()),
+            (None, None) => (KeySource::Unconfigured, HashMap::new()),
+        };
+        Ok(Self::with_source(config, source, keys))
+    }
+
+    /// Whether keys are configured at all (an unconfigured verifier refuses every token).
+    pub fn is_configured(&self) -> bool {
+        !matches!(self.source, KeySource::Unconfigured)
+    }
+
+    /// A verifier whose keys come from `jwks`, asked again whenever an unknown `kid` appears.
+    pub fn local(config: &AuthConfig, jwks: LocalJwks) -> Result<Self, AuthError> {
+        let keys = parse_jwks(&jwks())?;
+        Ok(Self::with_source(config, KeySource::Local(jwks), keys))
+    }
+
+    fn with_source(
+        config: &AuthConfig,
+        source: KeySource,
+        keys: HashMap<String, DecodingKey>,
+    ) -> Self {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 30;
-        let (source, keys) = match (&config.jwks, &config.jwks_url) {
-            (Some(inline), _) => (KeySource::Static, parse_jwks(inline)?),
-            (None, Some(url)) => (KeySource::Url(url.clone()), HashMap::new()),
-            (None, None) => return Err(AuthError::KeysUnavailable("no JWKS configured".into())),
-        };
-        Ok(Self {
+        Self {
             source,
             cache: RwLock::new(KeyCache {
                 keys,
@@ -96,7 +121,7 @@ impl Verifier {
             }),
             validation,
             http: crate::server::http_client(),
-        })
+        }
     }
 
     /// Verifies `token` and builds the caller's context.
@@ -123,8 +148,16 @@ impl Verifier {
     }
 
     async fn refresh(&self) -> Result<(), AuthError> {
-        let KeySource::Url(url) = &self.source else {
-            return Ok(());
+        let url = match &self.source {
+            KeySource::Unconfigured => {
+                return Err(AuthError::KeysUnavailable("no JWKS configured".into()));
+            }
+            KeySource::Static => return Ok(()),
+            KeySource::Local(jwks) => {
+                self.cache.write().await.keys = parse_jwks(&jwks())?;
+                return Ok(());
+            }
+            KeySource::Url(url) => url,
         };
         let mut cache = self.cache.write().await;
         if cache

@@ -2,7 +2,7 @@
 //! variables; secrets are wrapped so they never appear in logs.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use figment::Figment;
@@ -59,6 +59,24 @@ pub struct Config {
     pub graphiql: bool,
     /// Seconds to let in-flight requests finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    /// Peers whose `X-Forwarded-For` is believed (the gateway, a load balancer). Requests from
+    /// anyone else are attributed to their socket address.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// The subgraph's own settings (`[service]`, `AULA_SERVICE__*`), read with
+    /// [`Config::service_settings`].
+    pub service: ServiceSettings,
+}
+
+/// A subgraph's own section, kept raw until the subgraph reads it into its settings type.
+/// `Debug` prints the keys only: the section may hold secrets.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ServiceSettings(figment::value::Dict);
+
+impl fmt::Debug for ServiceSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 /// PostgreSQL connection settings. The URL names the subgraph's own role.
@@ -154,6 +172,8 @@ impl Default for Config {
             },
             graphiql: false,
             shutdown_grace_secs: 20,
+            trusted_proxies: Vec::new(),
+            service: ServiceSettings::default(),
         }
     }
 }
@@ -197,12 +217,21 @@ impl Config {
                 "database.url (AULA_DATABASE__URL) is required",
             ));
         }
-        if config.auth.jwks_url.is_none() && config.auth.jwks.is_none() {
-            return Err(ConfigError::Incomplete(
-                "auth.jwks_url or auth.jwks (AULA_AUTH__JWKS_URL) is required to verify tokens",
-            ));
-        }
         Ok(config)
+    }
+}
+
+impl Config {
+    /// The `[service]` section as `T` (which should deny unknown fields and default the rest).
+    pub fn service_settings<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        Figment::from(Serialized::defaults(&self.service.0))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))
+    }
+
+    /// Sets one key of the `[service]` section (tests and the launcher).
+    pub fn set_service(&mut self, key: &str, value: impl Into<figment::value::Value>) {
+        self.service.0.insert(key.to_owned(), value.into());
     }
 }
 

@@ -75,6 +75,11 @@ pub trait DomainError: std::error::Error + Send + Sync + 'static {
     fn field(&self) -> Option<&str> {
         None
     }
+
+    /// Seconds after which retrying may succeed, for `RATE_LIMITED` (`extensions.retryAfter`).
+    fn retry_after(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl DomainError for tenancy::AccessError {
@@ -98,6 +103,9 @@ pub fn to_graphql<E: DomainError>(err: &E) -> async_graphql::Error {
         ext.set("code", code.as_str());
         if let Some(field) = err.field() {
             ext.set("field", field);
+        }
+        if let Some(secs) = err.retry_after() {
+            ext.set("retryAfter", secs);
         }
         e
     } else {

@@ -19,6 +19,19 @@ pub enum Caller {
     Authenticated(TenantContext),
 }
 
+/// Where the request came from: the peer's address, or the first `X-Forwarded-For` hop when the
+/// peer is a trusted proxy. Rate limits and audit entries use it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The client's IP address, when known.
+    pub ip: Option<std::net::IpAddr>,
+}
+
+/// The request's [`ClientInfo`].
+pub fn client(ctx: &Context<'_>) -> ClientInfo {
+    ctx.data_opt::<ClientInfo>().copied().unwrap_or_default()
+}
+
 /// Applies Federation v2, the configured limits and the [`ErrorCodes`] extension.
 pub fn finish<Q, M, S>(builder: SchemaBuilder<Q, M, S>, limits: &LimitsConfig) -> Schema<Q, M, S>
 where

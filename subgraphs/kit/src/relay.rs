@@ -132,6 +132,25 @@ pub struct Page<T> {
     pub has_next: bool,
 }
 
+/// [`fetch`] inside a tenant transaction of `ctx`: one page of the caller's own rows.
+pub async fn fetch_in_tenant<E, Col>(
+    db: &sea_orm::DatabaseConnection,
+    ctx: &tenancy::TenantContext,
+    select: Select<E>,
+    id_column: Col,
+    window: Window,
+) -> Result<Page<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult + Sized + Send + Sync,
+    Col: IntoIdentity,
+{
+    let tx = tenancy::TenantTx::begin(db, ctx).await?;
+    let page = fetch(&*tx, select, id_column, window).await?;
+    tx.commit().await?;
+    Ok(page)
+}
+
 /// Runs `select` as keyset pagination on the UUIDv7 `id_column` within `window`.
 pub async fn fetch<E, C, Col>(
     db: &C,

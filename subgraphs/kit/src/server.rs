@@ -2,20 +2,21 @@
 //! per-request spans and metrics, body limits, and serving with graceful shutdown.
 
 use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{ObjectType, Schema, SchemaBuilder, SubscriptionType};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 use tower_http::limit::RequestBodyLimitLayer;
 use tracing::Instrument;
@@ -24,7 +25,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::auth::{REFUSED, Verifier};
 use crate::config::{Config, DatabaseConfig};
 use crate::error::{Code, DomainError};
-use crate::graphql::{Caller, finish};
+use crate::graphql::{Caller, ClientInfo, finish};
 use crate::telemetry;
 
 /// What a subgraph's handlers share.
@@ -32,10 +33,35 @@ use crate::telemetry;
 pub struct Deps {
     /// Pool connected as the subgraph's own role.
     pub db: DatabaseConnection,
-    /// Redis, if the subgraph uses it.
-    pub redis: Option<redis::Client>,
+    /// Redis (connected lazily, reconnecting): suspension flags, and whatever the subgraph uses
+    /// it for. Without it, suspended tenants' tokens are not refused until they expire.
+    pub redis: Option<ConnectionManager>,
     /// Access-token verification.
     pub verifier: Arc<Verifier>,
+}
+
+/// What a subgraph hands the kit: its schema and any HTTP routes of its own (merged beside
+/// `/graphql`, sharing its middleware).
+pub struct Parts<Q, M, S> {
+    /// The schema, without data; the kit adds the pool, the caller and limits.
+    pub schema: SchemaBuilder<Q, M, S>,
+    /// Extra routes (for example identity's `/.well-known/jwks.json`).
+    pub routes: Router,
+}
+
+impl<Q, M, S> std::fmt::Debug for Parts<Q, M, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parts").finish_non_exhaustive()
+    }
+}
+
+impl<Q, M, S> From<SchemaBuilder<Q, M, S>> for Parts<Q, M, S> {
+    fn from(schema: SchemaBuilder<Q, M, S>) -> Self {
+        Self {
+            schema,
+            routes: Router::new(),
+        }
+    }
 }
 
 struct AppState<Q, M, S> {
@@ -43,6 +69,7 @@ struct AppState<Q, M, S> {
     schema: Schema<Q, M, S>,
     deps: Deps,
     graphiql: bool,
+    trusted_proxies: Arc<[IpAddr]>,
 }
 
 impl<Q, M, S> Clone for AppState<Q, M, S> {
@@ -52,6 +79,7 @@ impl<Q, M, S> Clone for AppState<Q, M, S> {
             schema: self.schema.clone(),
             deps: self.deps.clone(),
             graphiql: self.graphiql,
+            trusted_proxies: self.trusted_proxies.clone(),
         }
     }
 }
@@ -64,11 +92,21 @@ impl Deps {
             redis: config
                 .redis_url
                 .as_ref()
-                .map(|u| redis::Client::open(u.expose()))
+                .map(|u| connect_redis(u.expose()))
                 .transpose()?,
             verifier: Arc::new(Verifier::new(&config.auth)?),
         })
     }
+}
+
+/// A lazily connecting, self-reconnecting Redis connection with short timeouts, so an outage
+/// fails requests quickly instead of hanging them.
+pub fn connect_redis(url: &str) -> redis::RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(1);
+    ConnectionManager::new_lazy_with_config(redis::Client::open(url)?, config)
 }
 
 /// Installs ring as the process's TLS crypto provider (once).
@@ -120,10 +158,10 @@ pub async fn connect_db(config: &DatabaseConfig) -> Result<DatabaseConnection, D
     Database::connect(opts).await
 }
 
-/// The subgraph's router: GraphQL plus health, readiness and metrics.
+/// The subgraph's router: GraphQL plus health, readiness, metrics and the subgraph's own routes.
 pub fn app<Q, M, S>(
     name: &'static str,
-    builder: SchemaBuilder<Q, M, S>,
+    parts: impl Into<Parts<Q, M, S>>,
     deps: Deps,
     config: &Config,
 ) -> Router
@@ -132,12 +170,14 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    let schema = finish(builder.data(deps.db.clone()), &config.limits);
+    let parts = parts.into();
+    let schema = finish(parts.schema.data(deps.db.clone()), &config.limits);
     let state = AppState {
         name,
         schema,
         deps,
         graphiql: config.graphiql,
+        trusted_proxies: config.trusted_proxies.clone().into(),
     };
     let metrics = metrics_handle();
     Router::new()
@@ -151,13 +191,15 @@ where
             "/metrics",
             get(move || std::future::ready(metrics.render())),
         )
+        .with_state(state)
+        .merge(parts.routes)
         .layer(RequestBodyLimitLayer::new(config.limits.max_body_bytes))
         .layer(middleware::from_fn_with_state(name, observe))
-        .with_state(state)
 }
 
 async fn graphql<Q, M, S>(
     State(state): State<AppState<Q, M, S>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     req: GraphQLRequest,
 ) -> Response
@@ -166,24 +208,82 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    let caller = match bearer(&headers) {
-        None => Caller::Anonymous,
-        Some(token) => match state.deps.verifier.verify(token).await {
-            Ok(ctx) => Caller::Authenticated(ctx),
-            Err(err) => {
-                tracing::info!(error = %err, "access token refused");
-                let (status, message) = match err.code() {
-                    Code::Unavailable => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "cannot verify access tokens right now",
-                    ),
-                    _ => (StatusCode::UNAUTHORIZED, REFUSED),
-                };
-                return error_response(status, message, err.code());
-            }
-        },
+    let caller = match authenticate(&state.deps.verifier, state.deps.redis.as_ref(), &headers).await
+    {
+        Ok(caller) => caller,
+        Err(response) => return response,
     };
-    GraphQLResponse::from(state.schema.execute(req.into_inner().data(caller)).await).into_response()
+    let client = client_info(peer.map(|c| c.0.0.ip()), &headers, &state.trusted_proxies);
+    let request = req.into_inner().data(caller).data(client);
+    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+/// The caller behind the request's bearer token (anonymous without one), or the error response
+/// for a refused token: bad, expired, or its tenant suspended.
+pub async fn authenticate(
+    verifier: &Verifier,
+    redis: Option<&ConnectionManager>,
+    headers: &HeaderMap,
+) -> Result<Caller, Response> {
+    let Some(token) = bearer(headers) else {
+        return Ok(Caller::Anonymous);
+    };
+    let ctx = match verifier.verify(token).await {
+        Ok(ctx) => ctx,
+        Err(err) => {
+            tracing::info!(error = %err, "access token refused");
+            return Err(match err.code() {
+                Code::Unavailable => unavailable(),
+                code => error_response(StatusCode::UNAUTHORIZED, REFUSED, code),
+            });
+        }
+    };
+    if let Some(redis) = redis {
+        match crate::revocation::is_suspended(redis, ctx.tenant()).await {
+            Ok(false) => {}
+            Ok(true) => {
+                tracing::info!(tenant = %ctx.tenant(), "access token of a suspended tenant refused");
+                return Err(error_response(
+                    StatusCode::UNAUTHORIZED,
+                    REFUSED,
+                    Code::Unauthenticated,
+                ));
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot check tenant suspension");
+                return Err(unavailable());
+            }
+        }
+    }
+    Ok(Caller::Authenticated(ctx))
+}
+
+fn unavailable() -> Response {
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "cannot verify access tokens right now",
+        Code::Unavailable,
+    )
+}
+
+/// The client's address: the first `X-Forwarded-For` hop if the peer is a trusted proxy.
+pub fn client_info(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> ClientInfo {
+    let forwarded = || {
+        headers
+            .get("x-forwarded-for")?
+            .to_str()
+            .ok()?
+            .split(',')
+            .next()?
+            .trim()
+            .parse::<IpAddr>()
+            .ok()
+    };
+    let ip = match peer {
+        Some(p) if trusted.contains(&p) => forwarded().or(Some(p)),
+        other => other,
+    };
+    ClientInfo { ip }
 }
 
 /// A GraphQL-shaped error response outside execution (authentication, limits).
@@ -249,8 +349,8 @@ async fn readyz<Q, M, S>(State(state): State<AppState<Q, M, S>>) -> Response {
         .into_response()
 }
 
-async fn redis_ping(client: &redis::Client) -> redis::RedisResult<()> {
-    let mut conn = client.get_multiplexed_async_connection().await?;
+async fn redis_ping(conn: &ConnectionManager) -> redis::RedisResult<()> {
+    let mut conn = conn.clone();
     redis::cmd("PING")
         .query_async::<String>(&mut conn)
         .await
@@ -322,7 +422,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let signalled = Arc::new(tokio::sync::Notify::new());
     let notify = signalled.clone();
-    let server = axum::serve(listener, router)
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight requests");
@@ -356,6 +457,9 @@ pub enum RunError {
     /// Redis URL invalid.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// The subgraph could not set itself up.
+    #[error("{0}")]
+    Service(String),
     /// The listener failed.
     #[error("listen on {addr}: {source}")]
     Listen {
@@ -367,20 +471,27 @@ pub enum RunError {
 }
 
 /// Runs subgraph `name` as a process: telemetry, pools, token verification, the router, and
-/// graceful shutdown on Ctrl-C or SIGTERM.
-pub async fn run<Q, M, S>(
-    name: &'static str,
-    config: Config,
-    builder: SchemaBuilder<Q, M, S>,
-) -> Result<(), RunError>
+/// graceful shutdown on Ctrl-C or SIGTERM. `build` makes the subgraph's [`Parts`] from the
+/// connected dependencies (and may replace them, for example with its own verifier).
+pub async fn run<Q, M, S, B>(name: &'static str, config: Config, build: B) -> Result<(), RunError>
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
+    B: AsyncFnOnce(&mut Deps, &Config) -> Result<Parts<Q, M, S>, RunError>,
 {
     let telemetry = telemetry::init(name, &config.telemetry)?;
     tracing::info!(service = name, config = ?config, "starting");
-    let deps = Deps::connect(&config).await?;
+    let mut deps = Deps::connect(&config).await?;
+    if deps.redis.is_none() {
+        tracing::warn!("no redis_url: suspended tenants' tokens are accepted until they expire");
+    }
+    let parts = build(&mut deps, &config).await?;
+    if !deps.verifier.is_configured() {
+        return Err(RunError::Config(crate::config::ConfigError::Incomplete(
+            "auth.jwks_url or auth.jwks (AULA_AUTH__JWKS_URL) is required to verify tokens",
+        )));
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| RunError::Listen {
@@ -392,7 +503,7 @@ where
         source,
     })?;
     tracing::info!(service = name, %addr, "listening");
-    let router = app(name, builder, deps, &config);
+    let router = app(name, parts, deps, &config);
     let result = serve(
         listener,
         router,

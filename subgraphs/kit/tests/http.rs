@@ -91,7 +91,7 @@ async fn serve(db: sea_orm::DatabaseConnection, keys: &Keys, redis: Option<Strin
     };
     let deps = Deps {
         db,
-        redis: redis.map(|u| redis::Client::open(u).expect("redis url")),
+        redis: redis.map(|u| kit::server::connect_redis(&u).expect("redis url")),
         verifier: Arc::new(kit::auth::Verifier::new(&config.auth).expect("verifier")),
     };
     spawn(app("kit-test", schema(), deps, &config)).await

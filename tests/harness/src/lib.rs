@@ -1,19 +1,20 @@
 //! The test harness every Aula crate's integration tests use: real PostgreSQL (a fresh database
-//! per test, cloned from a migrated template), real Redis, servers on loopback ports, and
-//! tenants, users and signed tokens.
+//! per test, cloned from a migrated template), real Redis, servers on loopback ports, a real
+//! OpenID provider for single sign-on ([`oidc`]), and tenants, users and signed tokens.
 //!
 //! It uses the servers already running on the machine when they answer (or the ones named by
 //! `AULA_TEST_DATABASE_URL` / `AULA_TEST_REDIS_URL`), otherwise it starts its own from the
 //! machine's binaries, shared by every test process of the run.
 
 mod db;
+pub mod oidc;
 mod redis;
 mod server;
 mod tokens;
 
 pub use db::{TestDb, admin_url};
 pub use redis::redis_url;
-pub use server::{TestServer, gql, gql_with, spawn, spawn_subgraph};
+pub use server::{TestServer, gql, gql_with, spawn, spawn_built, spawn_subgraph, subgraph_config};
 pub use tokens::{Keys, TestUser};
 
 /// The directory where shared test servers keep their state (per user, outside the checkout so

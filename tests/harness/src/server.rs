@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use async_graphql::{ObjectType, SchemaBuilder, SubscriptionType};
 use axum::Router;
-use kit::Config;
 use kit::server::Deps;
+use kit::{Config, Parts, RunError};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -43,7 +43,33 @@ pub async fn spawn(router: Router) -> TestServer {
     }
 }
 
-/// Builds a subgraph exactly as `kit::run` does, on `db` as the subgraph's role, trusting `keys`.
+/// The configuration a test subgraph runs with: its role's connection to `db`, the test Redis,
+/// and token verification trusting `keys`.
+pub fn subgraph_config(schema: &str, db: &TestDb, keys: &Keys) -> Config {
+    let mut config = Config {
+        auth: keys.auth_config(),
+        redis_url: Some(kit::Secret::new(crate::redis_url())),
+        ..Config::default()
+    };
+    config.database.url = kit::Secret::new(db.service_url(schema));
+    config
+}
+
+/// Builds a subgraph exactly as `kit::run` does (with `build`, from `config`) and serves it.
+pub async fn spawn_built<Q, M, S, B>(name: &'static str, config: &Config, build: B) -> TestServer
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+    B: AsyncFnOnce(&mut Deps, &Config) -> Result<Parts<Q, M, S>, RunError>,
+{
+    let mut deps = Deps::connect(config).await.expect("subgraph dependencies");
+    let parts = build(&mut deps, config).await.expect("subgraph builds");
+    spawn(kit::server::app(name, parts, deps, config)).await
+}
+
+/// Serves a subgraph whose parts are just `builder`, on `db` as the subgraph's role, trusting
+/// `keys`.
 pub async fn spawn_subgraph<Q, M, S>(
     name: &'static str,
     schema: &str,
@@ -56,13 +82,11 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    let mut config = Config {
-        auth: keys.auth_config(),
-        ..Config::default()
-    };
-    config.database.url = kit::Secret::new(db.service_url(schema));
-    let deps = Deps::connect(&config).await.expect("subgraph dependencies");
-    spawn(kit::server::app(name, builder, deps, &config)).await
+    let config = subgraph_config(schema, db, keys);
+    spawn_built(name, &config, async |_: &mut Deps, _: &Config| {
+        Ok(Parts::from(builder))
+    })
+    .await
 }
 
 impl TestServer {

@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A tenant row.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(schema_name = "identity", table_name = "tenants")]
 pub struct Model {
     /// The tenant's id.
@@ -15,6 +15,12 @@ pub struct Model {
     pub name: String,
     /// `active` or `suspended`.
     pub status: String,
+    /// Public branding (colours, logo URL), free-form.
+    pub branding: Json,
+    /// Roles whose holders must use MFA.
+    pub mfa_required_roles: Vec<String>,
+    /// When the tenant was suspended.
+    pub suspended_at: Option<DateTimeWithTimeZone>,
     /// Created.
     pub created_at: DateTimeWithTimeZone,
     /// Last changed.

@@ -18,6 +18,8 @@ pub struct Model {
     pub display_name: String,
     /// Role names (see `tenancy::Role`).
     pub roles: Vec<String>,
+    /// When the email address was verified.
+    pub email_verified_at: Option<DateTimeWithTimeZone>,
     /// Created.
     pub created_at: DateTimeWithTimeZone,
     /// Last changed.

@@ -1,20 +1,26 @@
 //! Identity's GraphQL API: resolvers translate arguments into service calls and models into
 //! types; they decide nothing themselves.
 
+mod auth;
+mod platform;
+mod sso;
 mod types;
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, InputObject, Object, Result};
+use async_graphql::{Context, ID, InputObject, MergedObject, Object, Result};
+use chrono::{DateTime, Utc};
 use kit::ResultExt;
 use kit::graphql::{caller, db};
 use kit::relay::{self, PageArgs};
+use tenancy::Role;
 use uuid::Uuid;
 
 use crate::IdentityError;
-use crate::service::{tenants, users};
-pub use types::{Tenant, User};
+use crate::service::{audit, tenants, users};
+pub use auth::{AuthMutation, MfaChallenge, Session, SignInResult};
+pub use types::{ApiClient, AuditEntry, Tenant, User};
 
-fn parse_id(field: &'static str, id: &ID) -> Result<Uuid> {
+pub(crate) fn parse_id(field: &'static str, id: &ID) -> Result<Uuid> {
     Uuid::parse_str(id)
         .map_err(|_| IdentityError::invalid(field, "is not a valid id"))
         .gql()
@@ -71,6 +77,91 @@ impl Query {
         Ok(relay::connection(page, |m| m.id, |m| User::new(m, caller)))
     }
 
+    /// The tenant's security log, oldest first (`last: n` reads the newest). Owners and admins.
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AuditFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, AuditEntry>> {
+        let caller = caller(ctx)?;
+        let window = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .window()
+        .gql()?;
+        let filter = filter.map(audit::Filter::from).unwrap_or_default();
+        let page = audit::list(db(ctx), caller, &filter, window).await.gql()?;
+        Ok(relay::connection(page, |m| m.id, AuditEntry))
+    }
+
+    /// The tenant's partner API clients, oldest first. Owners and admins.
+    async fn api_clients(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, ApiClient>> {
+        auth::api_clients(
+            ctx,
+            PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+        )
+        .await
+    }
+
+    /// The tenant's single sign-on providers, oldest first. Owners and admins.
+    async fn sso_providers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, sso::SsoProvider>> {
+        sso::sso_providers(
+            ctx,
+            PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+        )
+        .await
+    }
+
+    /// Every tenant, oldest first: platform staff only, with the reason for looking.
+    async fn platform_tenants(
+        &self,
+        ctx: &Context<'_>,
+        reason: String,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, Tenant>> {
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        platform::tenants(ctx, &reason, page).await
+    }
+
     /// Federation: resolves a `User` reference from another subgraph (same tenant only).
     #[graphql(entity)]
     async fn find_user_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
@@ -93,12 +184,59 @@ pub struct UpdateProfileInput {
     pub display_name: String,
 }
 
+/// Which audit entries to read.
+#[derive(Debug, Default, InputObject)]
+pub struct AuditFilter {
+    /// An action (`sign_in.password`) or a whole area (`sign_in`).
+    pub action: Option<String>,
+    /// Only successes (`true`) or failures (`false`).
+    pub success: Option<bool>,
+    /// Only this actor.
+    pub actor_id: Option<String>,
+    /// At or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl From<AuditFilter> for audit::Filter {
+    fn from(f: AuditFilter) -> Self {
+        Self {
+            action: f.action,
+            success: f.success,
+            actor_id: f.actor_id,
+            since: f.since,
+            until: f.until,
+        }
+    }
+}
+
 /// Mutation root.
+#[derive(Debug, Default, MergedObject)]
+pub struct Mutation(
+    ProfileMutation,
+    AuthMutation,
+    platform::PlatformMutation,
+    sso::SsoMutation,
+);
+
+/// Profile mutations.
 #[derive(Debug, Default)]
-pub struct Mutation;
+pub struct ProfileMutation;
 
 #[Object]
-impl Mutation {
+impl ProfileMutation {
+    /// Replaces a user's roles (owners and admins; only owners touch ownership, and the last
+    /// owner keeps it).
+    async fn change_user_roles(&self, ctx: &Context<'_>, id: ID, roles: Vec<Role>) -> Result<User> {
+        let caller = caller(ctx)?;
+        let id = parse_id("id", &id)?;
+        let model = users::change_roles(db(ctx), caller, id, &roles, kit::graphql::client(ctx))
+            .await
+            .gql()?;
+        Ok(User::new(model, caller))
+    }
+
     /// Changes the signed-in user's profile.
     async fn update_profile(&self, ctx: &Context<'_>, input: UpdateProfileInput) -> Result<User> {
         let caller = caller(ctx)?;

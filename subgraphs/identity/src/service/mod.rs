@@ -1,6 +1,14 @@
 //! Identity's business rules: who may do what, input validation, and the tenant transactions
 //! every read and write runs in.
 
+pub mod audit;
+pub mod clients;
+pub mod mfa;
+pub mod platform;
+pub mod sessions;
+pub mod sign_in;
+pub mod sso;
 pub mod tenants;
+pub mod throttle;
 pub mod users;
 mod validate;

@@ -1,7 +1,9 @@
-//! Users: the signed-in user, profiles, and the staff directory.
+//! Users: the signed-in user, profiles, the staff directory and role changes.
 
 use kit::relay::{self, Page, Window};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 use tenancy::{Access, Role, TenantContext, TenantTx};
 use uuid::Uuid;
 
@@ -52,10 +54,7 @@ pub async fn list(
     window: Window,
 ) -> Result<Page<user::Model>, IdentityError> {
     ctx.require(LIST_USERS)?;
-    let tx = TenantTx::begin(db, ctx).await?;
-    let page = relay::fetch(&*tx, user::Entity::find(), user::Column::Id, window).await?;
-    tx.commit().await?;
-    Ok(page)
+    Ok(relay::fetch_in_tenant(db, ctx, user::Entity::find(), user::Column::Id, window).await?)
 }
 
 /// Changes the signed-in user's display name.
@@ -84,8 +83,84 @@ pub async fn update_profile(
     Ok(updated)
 }
 
-/// Whether `ctx` may see `user`'s email address and roles.
+/// Whether `ctx` may see `user`'s email address and roles: the user, tenant staff, and partners
+/// allowed to read users.
 pub fn may_see_private(ctx: &TenantContext, user: &user::Model) -> bool {
     ctx.user_id().is_some_and(|me| me.as_uuid() == user.id)
         || SEES_EMAILS.iter().any(|r| ctx.has_role(*r))
+        || ctx.has_scope("identity:users:read")
+}
+
+/// Who may change roles.
+pub const MANAGE_ROLES: Access = Access::roles(&[Role::Owner, Role::Admin]);
+
+/// Replaces `target`'s roles. Owners and admins may; only an owner may grant or take away
+/// ownership, and the tenant's last owner keeps it. Sessions pick the new roles up at their
+/// next refresh (access tokens live at most 15 minutes).
+pub async fn change_roles(
+    db: &DatabaseConnection,
+    ctx: &TenantContext,
+    target: Uuid,
+    roles: &[Role],
+    client: kit::ClientInfo,
+) -> Result<user::Model, IdentityError> {
+    ctx.require(MANAGE_ROLES)?;
+    if roles
+        .iter()
+        .any(|r| matches!(r, Role::PlatformStaff | Role::Partner))
+    {
+        return Err(IdentityError::invalid(
+            "roles",
+            "only tenant roles can be granted",
+        ));
+    }
+    let mut names: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
+    names.sort();
+    names.dedup();
+    let tx = TenantTx::begin(db, ctx).await?;
+    // Lock every owner row first, so two demotions cannot both see "another owner remains".
+    let owners = user::Entity::find()
+        .filter(sea_orm::sea_query::Expr::cust("'owner' = ANY(roles)"))
+        .lock(sea_orm::sea_query::LockType::Update)
+        .all(&*tx)
+        .await?;
+    let found = user::Entity::find()
+        .filter(user::Column::Id.eq(target))
+        .lock(sea_orm::sea_query::LockType::Update)
+        .one(&*tx)
+        .await?
+        .ok_or(IdentityError::NotFound("user"))?;
+    let owner = Role::Owner.as_str();
+    let was_owner = found.roles.iter().any(|r| r == owner);
+    let will_be_owner = names.iter().any(|r| r == owner);
+    // An admin can neither change an owner's roles nor make anyone an owner.
+    if (was_owner || will_be_owner) && !ctx.has_role(Role::Owner) {
+        return Err(tenancy::AccessError::Forbidden.into());
+    }
+    if was_owner && !will_be_owner && owners.len() <= 1 {
+        return Err(IdentityError::Conflict {
+            field: "roles",
+            message: "the last owner cannot give up ownership; make someone else an owner first"
+                .into(),
+        });
+    }
+    let before = found.roles.clone();
+    let mut active: user::ActiveModel = found.into();
+    active.roles = Set(names.clone());
+    active.updated_at = Set(chrono::Utc::now().into());
+    let updated = active.update(&*tx).await?;
+    crate::service::audit::record(
+        &*tx,
+        ctx.tenant(),
+        crate::service::audit::Event::success(
+            "user.roles_change",
+            crate::service::audit::Actor::of(ctx),
+            client,
+        )
+        .subject(target)
+        .detail(serde_json::json!({ "from": before, "to": names })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
 }

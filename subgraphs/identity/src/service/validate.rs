@@ -28,15 +28,24 @@ pub(crate) fn display_name(field: &'static str, raw: &str) -> Result<String, Ide
 
 /// A trimmed tenant name of 1 to 200 characters without control characters.
 pub(crate) fn tenant_name(raw: &str) -> Result<String, IdentityError> {
-    let name = raw.trim();
-    let len = name.chars().count();
-    if len == 0 || len > 200 || name.chars().any(char::is_control) {
+    printable("name", raw, 200)
+}
+
+/// A trimmed value of 1 to `max` characters without control characters.
+pub(crate) fn printable(
+    field: &'static str,
+    raw: &str,
+    max: usize,
+) -> Result<String, IdentityError> {
+    let value = raw.trim();
+    let len = value.chars().count();
+    if len == 0 || len > max || value.chars().any(char::is_control) {
         return Err(IdentityError::invalid(
-            "name",
-            "must be 1 to 200 printable characters",
+            field,
+            format!("must be 1 to {max} printable characters"),
         ));
     }
-    Ok(name.to_owned())
+    Ok(value.to_owned())
 }
 
 /// A lowercase slug: letters, digits and inner hyphens, 1 to 40 characters, not reserved.
@@ -84,6 +93,66 @@ pub(crate) fn email(raw: &str) -> Result<String, IdentityError> {
     }
 }
 
+/// Passwords so common that attackers try them first.
+const COMMON_PASSWORDS: &[&str] = &[
+    "password",
+    "password1",
+    "password123",
+    "123456789",
+    "1234567890",
+    "12345678910",
+    "qwertyuiop",
+    "iloveyou1",
+    "letmein123",
+    "welcome123",
+    "administrator",
+    "changeme123",
+    "trustno1234",
+    "football123",
+    "baseball123",
+    "passw0rd123",
+    "qwerty12345",
+    "abc1234567",
+];
+
+/// The password policy: 10 to 128 characters, not mostly one character, not a common password,
+/// not the email address. Length beats composition rules (NIST SP 800-63B).
+pub(crate) fn password(raw: &str, email: &str) -> Result<(), IdentityError> {
+    let len = raw.chars().count();
+    if len < 10 {
+        return Err(IdentityError::invalid(
+            "password",
+            "must be at least 10 characters",
+        ));
+    }
+    if len > 128 {
+        return Err(IdentityError::invalid(
+            "password",
+            "must be at most 128 characters",
+        ));
+    }
+    let lower = raw.to_lowercase();
+    let distinct = lower
+        .chars()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    if distinct < 4 {
+        return Err(IdentityError::invalid("password", "is too repetitive"));
+    }
+    if COMMON_PASSWORDS.contains(&lower.as_str()) {
+        return Err(IdentityError::invalid("password", "is too common"));
+    }
+    let email = email.trim().to_lowercase();
+    let local = email.split('@').next().unwrap_or_default();
+    if lower == email || (local.len() >= 4 && lower.contains(local)) {
+        return Err(IdentityError::invalid(
+            "password",
+            "must not contain your email address",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +190,19 @@ mod tests {
             "a@b@c.org",
         ] {
             assert!(email(bad).is_err(), "{bad:?}");
+        }
+        assert!(password("correct horse battery", "ada@example.org").is_ok());
+        for bad in [
+            "short",
+            "aaaaaaaaaaaaaa",
+            "Password123",
+            "ada.lovelace99",
+            &"x1y2".repeat(40),
+        ] {
+            assert!(
+                password(bad, "ada.lovelace@example.org").is_err(),
+                "{bad:?}"
+            );
         }
         assert!(tenant_name("Acme Academy").is_ok());
         assert!(tenant_name("").is_err());
