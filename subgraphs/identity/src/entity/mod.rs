@@ -3,6 +3,7 @@
 pub mod api_client;
 pub mod audit_entry;
 pub mod directory;
+pub mod invitation;
 pub mod outbox;
 pub mod password;
 pub mod recovery_code;

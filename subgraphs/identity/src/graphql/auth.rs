@@ -104,6 +104,21 @@ pub enum SignInResult {
     MfaChallenge(MfaChallenge),
 }
 
+impl From<SignedIn> for SignInResult {
+    fn from(done: SignedIn) -> Self {
+        match done {
+            SignedIn::Session(s) => SignInResult::Session(s.into()),
+            SignedIn::MfaRequired(c) => SignInResult::MfaChallenge(MfaChallenge {
+                challenge: c.token,
+                expires_in: c.expires_in,
+                enrollment_required: c.enrollment.is_some(),
+                otpauth_uri: c.enrollment.as_ref().map(|e| e.otpauth_uri.clone()),
+                qr_svg: c.enrollment.map(|e| e.qr_svg),
+            }),
+        }
+    }
+}
+
 /// Input of `signUp`: a new academy and its owner.
 #[derive(InputObject)]
 pub struct SignUpInput {
@@ -195,16 +210,7 @@ impl AuthMutation {
         )
         .await
         .gql()?;
-        Ok(match done {
-            SignedIn::Session(s) => SignInResult::Session(s.into()),
-            SignedIn::MfaRequired(c) => SignInResult::MfaChallenge(MfaChallenge {
-                challenge: c.token,
-                expires_in: c.expires_in,
-                enrollment_required: c.enrollment.is_some(),
-                otpauth_uri: c.enrollment.as_ref().map(|e| e.otpauth_uri.clone()),
-                qr_svg: c.enrollment.map(|e| e.qr_svg),
-            }),
-        })
+        Ok(done.into())
     }
 
     /// The second step of a sign-in: a code from the authenticator app, or a recovery code.

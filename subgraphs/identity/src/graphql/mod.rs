@@ -1,7 +1,9 @@
 //! Identity's GraphQL API: resolvers translate arguments into service calls and models into
 //! types; they decide nothing themselves.
 
+mod account;
 mod auth;
+mod invitations;
 mod platform;
 mod sso;
 mod types;
@@ -122,6 +124,35 @@ impl Query {
         .await
     }
 
+    /// The tenant's invitations, oldest first, optionally of one status. Owners and admins.
+    async fn invitations(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<invitations::InvitationStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, invitations::Invitation>> {
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        invitations::list(ctx, status, page).await
+    }
+
+    /// What the invitation with this token offers (for the acceptance page; no sign-in
+    /// needed). A spent, revoked, expired or unknown token is `UNAUTHENTICATED`.
+    async fn invitation(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+    ) -> Result<invitations::InvitationPreview> {
+        invitations::preview(ctx, &token).await
+    }
+
     /// The tenant's single sign-on providers, oldest first. Owners and admins.
     async fn sso_providers(
         &self,
@@ -216,6 +247,8 @@ impl From<AuditFilter> for audit::Filter {
 pub struct Mutation(
     ProfileMutation,
     AuthMutation,
+    account::AccountMutation,
+    invitations::InvitationMutation,
     platform::PlatformMutation,
     sso::SsoMutation,
 );

@@ -60,6 +60,12 @@ impl User {
             .collect()
     }
 
+    /// Whether the email address is verified (the user and tenant staff only; otherwise null).
+    async fn email_verified(&self) -> Option<bool> {
+        self.private
+            .then_some(self.model.email_verified_at.is_some())
+    }
+
     /// When the user was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at.into()

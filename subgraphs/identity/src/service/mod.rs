@@ -3,7 +3,10 @@
 
 pub mod audit;
 pub mod clients;
+pub mod invitations;
+pub mod links;
 pub mod mfa;
+pub mod outbox;
 pub mod platform;
 pub mod sessions;
 pub mod sign_in;

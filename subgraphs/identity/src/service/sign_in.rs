@@ -12,10 +12,10 @@ use crate::crypto;
 use crate::entity::{password, user};
 use crate::error::BAD_CREDENTIALS;
 use crate::service::audit::{self, Actor, Event};
-use crate::service::mfa;
 use crate::service::sessions::{self, Session};
 use crate::service::tenants::{self, NewTenant};
 use crate::service::throttle::{Attempt, Throttle};
+use crate::service::{links, mfa};
 
 /// What a sign-in produced.
 #[derive(Debug)]
@@ -52,6 +52,7 @@ pub async fn sign_up(
             .detail(json!({ "slug": tenant.slug })),
     )
     .await?;
+    links::send_verification(identity, &tx, &tenant, &owner).await?;
     let session = sessions::start(identity, &tx, owner, &["pwd"]).await?;
     tx.commit().await?;
     Ok(session)

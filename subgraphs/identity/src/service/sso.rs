@@ -25,9 +25,7 @@ use openidconnect::{
 use reqwest::Url;
 use reqwest::redirect::Policy;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, Unchanged,
-};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, Unchanged};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenancy::{Access, Role, TenantContext, TenantId, TenantTx, UserId};
@@ -867,13 +865,17 @@ async fn create_user(
         .filter(|r| DEFAULT_ROLES.contains(r))
         .unwrap_or(Role::Student);
     let id = UserId::generate();
-    let created =
-        tenants::insert_user(tx, tenant, id, email.to_owned(), display_name, &[role]).await?;
-    user::Entity::update_many()
-        .col_expr(user::Column::EmailVerifiedAt, Expr::value(Utc::now()))
-        .filter(user::Column::Id.eq(created.id))
-        .exec(&**tx)
-        .await?;
+    // The provider vouched for the address (`email_verified` was checked above).
+    let created = tenants::insert_user(
+        tx,
+        tenant,
+        id,
+        email.to_owned(),
+        display_name,
+        &[role],
+        true,
+    )
+    .await?;
     Ok(created.id)
 }
 

@@ -164,7 +164,16 @@ pub async fn create_with_owner(
             e.into()
         }
     })?;
-    let owner = insert_user(&tx, tenant_id, owner_id, email, owner_name, &[Role::Owner]).await?;
+    let owner = insert_user(
+        &tx,
+        tenant_id,
+        owner_id,
+        email,
+        owner_name,
+        &[Role::Owner],
+        false,
+    )
+    .await?;
     if let Some(hash) = hash {
         set_password_hash(&tx, tenant_id, owner_id, hash).await?;
     }
@@ -194,7 +203,7 @@ pub async fn seed_user(
     };
     let id = UserId::generate();
     let tx = TenantTx::begin(db, &TenantContext::user(tenant, id, [])).await?;
-    let user = insert_user(&tx, tenant, id, email, display_name, roles).await?;
+    let user = insert_user(&tx, tenant, id, email, display_name, roles, false).await?;
     if let Some(hash) = hash {
         set_password_hash(&tx, tenant, id, hash).await?;
     }
@@ -230,6 +239,7 @@ pub(crate) async fn set_password_hash(
 }
 
 /// Inserts a validated user; a duplicate email (any case) is a `CONFLICT` on `email`.
+/// `verified` says the address is already proven (an emailed invitation, an SSO provider).
 pub(crate) async fn insert_user(
     tx: &TenantTx,
     tenant: TenantId,
@@ -237,6 +247,7 @@ pub(crate) async fn insert_user(
     email: String,
     display_name: String,
     roles: &[Role],
+    verified: bool,
 ) -> Result<user::Model, IdentityError> {
     let now = chrono::Utc::now();
     user::ActiveModel {
@@ -245,7 +256,7 @@ pub(crate) async fn insert_user(
         email: Set(email),
         display_name: Set(display_name),
         roles: Set(roles.iter().map(|r| r.as_str().to_owned()).collect()),
-        email_verified_at: Set(None),
+        email_verified_at: Set(verified.then(|| now.into())),
         created_at: Set(now.into()),
         updated_at: Set(now.into()),
     }

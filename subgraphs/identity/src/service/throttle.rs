@@ -24,6 +24,8 @@ pub enum Attempt {
     Mfa,
     /// API client credentials.
     ClientSecret,
+    /// Emailed links (password reset, address check): every request counts, capping emails.
+    Link,
 }
 
 impl Attempt {
@@ -32,6 +34,7 @@ impl Attempt {
             Attempt::Password => "pwd",
             Attempt::Mfa => "mfa",
             Attempt::ClientSecret => "cli",
+            Attempt::Link => "lnk",
         }
     }
 }

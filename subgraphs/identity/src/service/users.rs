@@ -91,20 +91,11 @@ pub fn may_see_private(ctx: &TenantContext, user: &user::Model) -> bool {
         || ctx.has_scope("identity:users:read")
 }
 
-/// Who may change roles.
+/// Who may change roles and invite people.
 pub const MANAGE_ROLES: Access = Access::roles(&[Role::Owner, Role::Admin]);
 
-/// Replaces `target`'s roles. Owners and admins may; only an owner may grant or take away
-/// ownership, and the tenant's last owner keeps it. Sessions pick the new roles up at their
-/// next refresh (access tokens live at most 15 minutes).
-pub async fn change_roles(
-    db: &DatabaseConnection,
-    ctx: &TenantContext,
-    target: Uuid,
-    roles: &[Role],
-    client: kit::ClientInfo,
-) -> Result<user::Model, IdentityError> {
-    ctx.require(MANAGE_ROLES)?;
+/// `roles` as stored (sorted, without duplicates), refusing roles no tenant may grant.
+pub(crate) fn grantable(roles: &[Role]) -> Result<Vec<String>, IdentityError> {
     if roles
         .iter()
         .any(|r| matches!(r, Role::PlatformStaff | Role::Partner))
@@ -117,6 +108,21 @@ pub async fn change_roles(
     let mut names: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
     names.sort();
     names.dedup();
+    Ok(names)
+}
+
+/// Replaces `target`'s roles. Owners and admins may; only an owner may grant or take away
+/// ownership, and the tenant's last owner keeps it. Sessions pick the new roles up at their
+/// next refresh (access tokens live at most 15 minutes).
+pub async fn change_roles(
+    db: &DatabaseConnection,
+    ctx: &TenantContext,
+    target: Uuid,
+    roles: &[Role],
+    client: kit::ClientInfo,
+) -> Result<user::Model, IdentityError> {
+    ctx.require(MANAGE_ROLES)?;
+    let names = grantable(roles)?;
     let tx = TenantTx::begin(db, ctx).await?;
     // Lock every owner row first, so two demotions cannot both see "another owner remains".
     let owners = user::Entity::find()

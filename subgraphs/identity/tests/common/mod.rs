@@ -142,6 +142,50 @@ impl Env {
         .0
     }
 
+    /// The emails queued in `tenant`'s outbox with `template`, oldest first, read the way the
+    /// notifications relay will: as the database admin, opening each sealed link with the
+    /// service key.
+    pub async fn emails(&self, tenant: TenantId, template: &str) -> Vec<Mail> {
+        use identity::entity::outbox;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        let admin = self.db.admin().await;
+        let rows = outbox::Entity::find()
+            .filter(outbox::Column::TenantId.eq(tenant.as_uuid()))
+            .filter(outbox::Column::Topic.eq(format!("email.{template}")))
+            .order_by_asc(outbox::Column::Id)
+            .all(&admin)
+            .await
+            .expect("outbox");
+        rows.into_iter()
+            .map(|row| {
+                let link = identity::service::outbox::open_link(&self.identity.sealer, &row)
+                    .expect("the link opens with the service key");
+                let token = link
+                    .split_once("token=")
+                    .map(|(_, t)| t.to_owned())
+                    .expect("the link carries a token");
+                Mail {
+                    to: row.payload["to"].as_str().unwrap_or_default().to_owned(),
+                    vars: row.payload["vars"].clone(),
+                    payload: row.payload,
+                    link,
+                    token,
+                }
+            })
+            .collect()
+    }
+
+    /// The token of the newest `template` email to `to` in `tenant`.
+    pub async fn token_mailed(&self, tenant: TenantId, template: &str, to: &str) -> String {
+        self.emails(tenant, template)
+            .await
+            .into_iter()
+            .rev()
+            .find(|m| m.to == to)
+            .unwrap_or_else(|| panic!("no {template} email to {to}"))
+            .token
+    }
+
     /// A GraphQL request.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         gql(&self.server, token, query, variables).await
@@ -156,6 +200,21 @@ impl Env {
         )
         .await
     }
+}
+
+/// A queued email.
+#[derive(Clone, Debug)]
+pub struct Mail {
+    /// Recipient.
+    pub to: String,
+    /// Template variables.
+    pub vars: Value,
+    /// The whole stored payload (the link sealed).
+    pub payload: Value,
+    /// The opened link.
+    pub link: String,
+    /// The credential in the link.
+    pub token: String,
 }
 
 /// The `signIn` mutation with every field a client reads.
