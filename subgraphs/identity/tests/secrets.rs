@@ -1,6 +1,7 @@
 //! No secret leaves identity after it is issued: every security flow runs with all logs captured
 //! (debug level, every crate), then the logs and later API responses are searched for each
-//! password, hash, refresh token, client secret, TOTP seed and recovery code.
+//! password, hash, refresh token, client secret, TOTP seed, recovery code, invitation token and
+//! emailed link token; the outbox holds those links only sealed.
 
 mod common;
 
@@ -114,6 +115,55 @@ async fn secrets_never_reach_logs_or_responses() {
         .expect("code")
         .to_owned();
 
+    // Emailed tokens: an invitation (accepted with a password), the sign-up verification link
+    // and a password reset.
+    let acme = identity::service::tenants::resolve(&env.identity.db, "acme", "aula.localhost")
+        .await
+        .expect("resolve")
+        .expect("acme");
+    let invited = env
+        .gql(
+            Some(&access),
+            "mutation { inviteUser(input: { email: \"ina@acme.test\", roles: [SALES] }) { id } }",
+            json!({}),
+        )
+        .await;
+    assert!(invited["errors"].is_null(), "{invited}");
+    let invitation = env.token_mailed(acme, "invitation", "ina@acme.test").await;
+    let invitee_password = "an invitee passphrase 7";
+    let accepted = env
+        .gql(
+            None,
+            "mutation($i: AcceptInvitationInput!) { acceptInvitation(input: $i) { __typename } }",
+            json!({ "i": { "token": invitation, "displayName": "Ina", "password": invitee_password } }),
+        )
+        .await;
+    assert_eq!(
+        accepted["data"]["acceptInvitation"]["__typename"], "Session",
+        "{accepted}"
+    );
+    let verification = env
+        .token_mailed(acme, "verify_email", "ada@acme.test")
+        .await;
+    env.gql(
+        None,
+        "mutation { requestPasswordReset(tenant: \"acme\", email: \"ina@acme.test\") }",
+        json!({}),
+    )
+    .await;
+    let reset = env
+        .token_mailed(acme, "reset_password", "ina@acme.test")
+        .await;
+    let reset_password = "a reset passphrase 8";
+    let done = env
+        .gql(
+            None,
+            "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }",
+            json!({ "t": reset, "p": reset_password }),
+        )
+        .await;
+    assert_eq!(done["data"]["resetPassword"], true, "{done}");
+
     // What is stored: the password hash, digests and sealed values.
     let tenant = env.tenant("probe").await;
     let admin = env.db.admin().await;
@@ -140,6 +190,16 @@ async fn secrets_never_reach_logs_or_responses() {
         .expect("row");
     assert!(stored.try_get::<i64>("", "rt").expect("rt") >= 2);
     assert!(stored.try_get::<bool>("", "digests_only").expect("bool"));
+    let outbox = admin
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n, string_agg(payload::text, ' ') AS all FROM identity.outbox",
+        ))
+        .await
+        .expect("query")
+        .expect("row");
+    assert!(outbox.try_get::<i64>("", "n").expect("n") >= 3);
+    let outbox = outbox.try_get::<String>("", "all").expect("payloads");
 
     // Later reads of everything a client can see.
     let owner = env.token(tenant.id, tenant.owner, &[Role::Owner]);
@@ -158,6 +218,10 @@ async fn secrets_never_reach_logs_or_responses() {
             "{ auditLog(last: 100) { edges { node { action actorId subject ip detail } } } }",
         ),
         (&owner, "{ users { edges { node { id email } } } }"),
+        (
+            &access,
+            "{ invitations { edges { node { id email status invitedBy } } } }",
+        ),
     ] {
         seen.push_str(&env.gql(Some(token), query, json!({})).await.to_string());
     }
@@ -188,8 +252,17 @@ async fn secrets_never_reach_logs_or_responses() {
         ("client secret", secret.as_str()),
         ("TOTP seed", seed.as_str()),
         ("recovery code", recovery.as_str()),
+        ("invitation token", invitation.as_str()),
+        ("invitee password", invitee_password),
+        ("verification token", verification.as_str()),
+        ("reset token", reset.as_str()),
+        ("reset password", reset_password),
     ] {
         assert!(!logs.contains(value), "the {what} is in the logs");
         assert!(!seen.contains(value), "the {what} is in an API response");
+        assert!(
+            !outbox.contains(value),
+            "the {what} is in the outbox in clear"
+        );
     }
 }
