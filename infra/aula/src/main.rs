@@ -6,6 +6,7 @@
     reason = "a command-line program talks on stdout"
 )]
 
+mod compose;
 mod dev;
 mod services;
 
@@ -20,10 +21,31 @@ usage: aula [COMMAND]
   <service>            run one service in this process, configured by AULA_* variables and an
                        optional TOML file named by AULA_CONFIG (services: identity)
   sdl <service>        print the service's federated GraphQL SDL (no server, no database)
+  compose [--check] [--dir <gateway dir>]
+                       export every subgraph's SDL into gateway/schemas/ and compose
+                       gateway/supergraph.graphql (Node.js); --check fails instead of writing
+                       when the checked-in files are stale or composition fails
   migrate              create the roles and the database `aula` (DATABASE_URL: an
                        administrator URL) and apply every migration
   help                 this text
 ";
+
+fn compose_command(args: &[String]) -> Result<(), String> {
+    let mut mode = compose::Mode::Write;
+    let mut dir = None;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--check" => mode = compose::Mode::Check,
+            "--dir" => dir = Some(rest.next().ok_or("--dir needs a folder")?.as_str()),
+            other => return Err(format!("compose: unknown argument {other:?}")),
+        }
+    }
+    for line in compose::run(mode, dir)? {
+        println!("{line}");
+    }
+    Ok(())
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -53,6 +75,7 @@ fn main() -> ExitCode {
                 services::NAMES.join(", ")
             )),
         },
+        Some("compose") => compose_command(&args[1..]),
         Some("migrate") => runtime.block_on(dev::migrate_from_env()),
         Some(name) if services::NAMES.contains(&name) => runtime.block_on(services::serve(name)),
         Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
