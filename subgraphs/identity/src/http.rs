@@ -1,5 +1,6 @@
 //! Identity's HTTP endpoints beside `/graphql`: the JWKS and discovery documents, the OAuth2
-//! token endpoint (client credentials and refresh token grants) and the audit-log export.
+//! token endpoint (client credentials and refresh token grants), the audit-log export, and the
+//! public tenant route lookup the gateway binds anonymous requests with.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use serde_json::json;
 
 use crate::IdentityError;
 use crate::app::Identity;
-use crate::service::{audit, clients, sessions};
+use crate::service::{audit, clients, sessions, tenants};
 
 mod sso;
 
@@ -29,6 +30,7 @@ pub fn routes(identity: Arc<Identity>) -> Router {
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/oauth/token", post(token))
         .route("/audit/export", get(export))
+        .route("/tenants/route", get(tenant_route))
         .merge(sso::routes())
         .with_state(identity)
 }
@@ -60,6 +62,43 @@ async fn discovery(State(identity): State<Arc<Identity>>) -> Response {
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "jti", "tid", "roles", "scope", "amr"],
     });
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(body)).into_response()
+}
+
+/// `GET /tenants/route?name=<host or slug>`: `{"id", "slug", "status"}`, or 404 when the name
+/// routes nowhere. Names are public (they are the academy's web addresses), so anyone may ask.
+async fn tenant_route(
+    State(identity): State<Arc<Identity>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(name) = params.get("name") else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "the name parameter is required" })),
+        )
+            .into_response();
+    };
+    let cache = [(header::CACHE_CONTROL, "public, max-age=30")];
+    match tenants::route(&identity.db, name, &identity.settings.platform_domain).await {
+        Ok(Some(route)) => {
+            let status = if route.active { "active" } else { "suspended" };
+            let body = json!({ "id": route.id.to_string(), "slug": route.slug, "status": status });
+            (cache, Json(body)).into_response()
+        }
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            cache,
+            Json(json!({ "error": "no academy has this name" })),
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "tenant route lookup failed");
+            error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "try again shortly",
+                Code::Unavailable,
+            )
+        }
+    }
 }
 
 fn peer(

@@ -194,3 +194,64 @@ async fn only_staff_list_every_tenant() {
     let (status, _) = harness::gql_with(&env.server, Some(&forged), q, json!({ "r": "x" })).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn tenant_routes_resolve_public_names_and_report_suspension() {
+    let env = Env::start().await;
+    let a = env.tenant("alpha").await;
+    env.tenant("beta").await;
+    let staff = staff(&env).await;
+    let route = |name: &str| {
+        let url = env.server.at("/tenants/route");
+        let name = name.to_owned();
+        async move {
+            let url = reqwest::Url::parse_with_params(&url, [("name", name)]).expect("url");
+            let resp = kit::server::http_client()
+                .get(url)
+                .send()
+                .await
+                .expect("route");
+            let status = resp.status().as_u16();
+            (
+                status,
+                resp.json::<serde_json::Value>().await.expect("json"),
+            )
+        }
+    };
+    for name in ["alpha", "ALPHA.aula.localhost", "alpha.aula.localhost:8080"] {
+        let (status, body) = route(name).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        assert_eq!(
+            body,
+            json!({ "id": a.id.to_string(), "slug": "alpha", "status": "active" }),
+            "{name}"
+        );
+    }
+    for name in ["gamma", "gamma.aula.localhost", "alpha.evil.test", ""] {
+        let (status, body) = route(name).await;
+        assert_eq!(status, 404, "{name}: {body}");
+    }
+    let missing = kit::server::http_client()
+        .get(env.server.at("/tenants/route"))
+        .send()
+        .await
+        .expect("route");
+    assert_eq!(missing.status().as_u16(), 400);
+
+    let body = env
+        .gql(
+            Some(&staff),
+            SUSPEND,
+            json!({ "id": a.id.to_string(), "r": "route test" }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["suspendTenant"]["status"], "SUSPENDED",
+        "{body}"
+    );
+    let (status, body) = route("alpha").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "suspended", "{body}");
+    let (_, body) = route("beta").await;
+    assert_eq!(body["status"], "active", "{body}");
+}

@@ -56,8 +56,43 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    finish(builder, &crate::Config::default().limits)
-        .sdl_with_options(SDLExportOptions::new().federation())
+    let sdl = finish(builder, &crate::Config::default().limits)
+        .sdl_with_options(SDLExportOptions::new().federation());
+    with_list_sizes(&sdl)
+}
+
+/// What marks a Relay connection field for the gateway's cost model: its size is its `first`
+/// or `last` (the larger when both are given), applied to the `edges` and `nodes` under it.
+const LIST_SIZE: &str = r#"@listSize(slicingArguments: ["first", "last"], sizedFields: ["edges", "nodes"], requireOneSlicingArgument: false)"#;
+
+/// `sdl` with every Relay connection field sized by its `first`/`last` (`@listSize`, imported
+/// from Federation v2.9), so a `first: 1000` costs a hundred times a `first: 10`.
+fn with_list_sizes(sdl: &str) -> String {
+    let mut out = String::with_capacity(sdl.len() + 4096);
+    for line in sdl.lines() {
+        out.push_str(line);
+        let field = line.trim_end();
+        if field.starts_with('\t')
+            && field.ends_with("Connection!")
+            && field.contains("first: Int")
+            && field.contains("last: Int")
+        {
+            out.push(' ');
+            out.push_str(LIST_SIZE);
+        }
+        out.push('\n');
+    }
+    let Some(start) = out.find("https://specs.apollo.dev/federation/v2.") else {
+        return out;
+    };
+    let version = start + "https://specs.apollo.dev/federation/".len();
+    let end = out[version..].find('"').map_or(version, |i| version + i);
+    out.replace_range(version..end, "v2.9");
+    out.replacen(
+        r#"import: ["@key""#,
+        r#"import: ["@key", "@cost", "@listSize""#,
+        1,
+    )
 }
 
 /// The signed-in caller, or an `UNAUTHENTICATED` error.
@@ -71,4 +106,25 @@ pub fn caller<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a TenantContext>
 /// The subgraph's database pool (connected as its own role).
 pub fn db<'a>(ctx: &Context<'a>) -> &'a DatabaseConnection {
     ctx.data_unchecked::<DatabaseConnection>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_fields_are_sized_by_first_and_last() {
+        let sdl = "type Query {\n\tusers(first: Int, after: String, last: Int, before: String): UserConnection!\n\tviewer: User!\n}\nextend schema @link(\n\turl: \"https://specs.apollo.dev/federation/v2.5\",\n\timport: [\"@key\", \"@tag\"]\n)\n";
+        let out = with_list_sizes(sdl);
+        assert!(
+            out.contains(&format!("UserConnection! {LIST_SIZE}\n")),
+            "{out}"
+        );
+        assert!(out.contains("\tviewer: User!\n"), "{out}");
+        assert!(out.contains("federation/v2.9\""), "{out}");
+        assert!(
+            out.contains(r#"import: ["@key", "@cost", "@listSize", "@tag"]"#),
+            "{out}"
+        );
+    }
 }

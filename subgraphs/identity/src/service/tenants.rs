@@ -93,6 +93,37 @@ pub async fn resolve(
         .map(|d| TenantId::from_uuid(d.tenant_id)))
 }
 
+/// A tenant's public routing facts, as the gateway needs them to bind anonymous requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The tenant.
+    pub id: TenantId,
+    /// Its slug.
+    pub slug: String,
+    /// Whether it is active (a suspended tenant is refused).
+    pub active: bool,
+}
+
+/// The tenant a public name (slug, platform subdomain or custom domain) routes to, with its
+/// status; `None` for names that route nowhere.
+pub async fn route(
+    db: &DatabaseConnection,
+    name: &str,
+    platform_domain: &str,
+) -> Result<Option<Route>, IdentityError> {
+    let Some(id) = resolve(db, name, platform_domain).await? else {
+        return Ok(None);
+    };
+    let tx = TenantTx::begin(db, &TenantContext::anonymous(id)).await?;
+    let found = tenant::Entity::find_by_id(id.as_uuid()).one(&*tx).await?;
+    tx.commit().await?;
+    Ok(found.map(|t| Route {
+        id,
+        active: t.status == "active",
+        slug: t.slug,
+    }))
+}
+
 /// Creates the tenant and its owner in one transaction. The transaction is bound to the new
 /// tenant, so row-level security admits exactly these rows.
 pub async fn create_with_owner(
