@@ -3,10 +3,14 @@
 //! checked; the JWKS fetched again when an unknown `kid` appears), and a suspended tenant's
 //! tokens are refused through the Redis flag identity raises. Bad tokens are refused here with
 //! `UNAUTHENTICATED` instead of degrading to anonymous; the caller's context is kept for the
-//! plugins after this one. Subgraphs verify the forwarded token again.
+//! plugins after this one. Over WebSocket the token arrives in `connection_init` and is
+//! verified for every operation. Subgraphs verify the forwarded token again.
 
 use hive_router::async_trait;
 use hive_router::http::StatusCode;
+use hive_router::plugins::hooks::on_graphql_params::{
+    OnGraphQLParamsStartHookPayload, OnGraphQLParamsStartHookResult,
+};
 use hive_router::plugins::hooks::on_http_request::{
     OnHttpRequestHookFuture, OnHttpRequestHookPayload,
 };
@@ -51,6 +55,8 @@ impl Caller {
 pub struct Auth {
     verifier: Verifier,
     redis: Redis,
+    /// The router's WebSocket path, when WebSocket is on.
+    ws_path: Option<String>,
 }
 
 const REFUSED: &str = "the access token was refused; sign in again";
@@ -126,7 +132,12 @@ impl RouterPlugin for Auth {
             jwks: None,
         })?;
         let redis = Redis::open(&settings.redis_url)?;
-        payload.initialize_plugin(Self { verifier, redis })
+        let ws_path = payload.router_config().websocket_path().map(str::to_owned);
+        payload.initialize_plugin(Self {
+            verifier,
+            redis,
+            ws_path,
+        })
     }
 
     fn on_http_request<'req>(
@@ -150,6 +161,33 @@ impl RouterPlugin for Auth {
                 Err(refusal) => payload.end_with_response(refusal.into_response()),
             }
         })
+    }
+
+    /// Each operation on a WebSocket connection: the upgrade request was checked once, but the
+    /// token travels in `connection_init` (the router turns its fields into this operation's
+    /// headers), so it is verified here, per operation, and replaces the connection's caller.
+    async fn on_graphql_params<'exec>(
+        &'exec self,
+        payload: OnGraphQLParamsStartHookPayload<'exec>,
+    ) -> OnGraphQLParamsStartHookResult<'exec> {
+        if self.ws_path.as_deref() != Some(payload.router_http_request.path) {
+            return payload.proceed();
+        }
+        let authorization = payload
+            .router_http_request
+            .headers
+            .get("authorization")
+            .map(|v| v.to_str().unwrap_or("").to_owned());
+        match self.check(authorization.as_deref()).await {
+            Ok(caller) => {
+                payload.context.insert(caller);
+                payload.proceed()
+            }
+            Err(refusal) => {
+                let status = refusal.status;
+                payload.end_with_graphql_error(refusal.into_graphql_error(), status)
+            }
+        }
     }
 }
 

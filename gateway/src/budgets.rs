@@ -13,6 +13,9 @@ use hive_router::async_trait;
 use hive_router::plugins::hooks::on_execute::{
     OnExecuteStartHookPayload, OnExecuteStartHookResult,
 };
+use hive_router::plugins::hooks::on_graphql_params::{
+    OnGraphQLParamsStartHookPayload, OnGraphQLParamsStartHookResult,
+};
 use hive_router::plugins::hooks::on_http_request::{
     OnHttpRequestHookFuture, OnHttpRequestHookPayload,
 };
@@ -128,6 +131,8 @@ struct Bucket {
 pub struct Budgets {
     settings: BudgetSettings,
     redis: Redis,
+    /// The router's WebSocket path, when WebSocket is on.
+    ws_path: Option<String>,
 }
 
 impl Budgets {
@@ -233,7 +238,12 @@ impl RouterPlugin for Budgets {
             return Err("aula_budgets: window_secs must be at least 1".into());
         }
         let redis = Redis::open(&settings.redis_url)?;
-        payload.initialize_plugin(Self { settings, redis })
+        let ws_path = payload.router_config().websocket_path().map(str::to_owned);
+        payload.initialize_plugin(Self {
+            settings,
+            redis,
+            ws_path,
+        })
     }
 
     fn on_http_request<'req>(
@@ -250,6 +260,24 @@ impl RouterPlugin for Budgets {
                 Err(refusal) => payload.end_with_response(refusal.into_response()),
             }
         })
+    }
+
+    /// Each operation on a WebSocket connection is a request of its caller's budget.
+    async fn on_graphql_params<'exec>(
+        &'exec self,
+        payload: OnGraphQLParamsStartHookPayload<'exec>,
+    ) -> OnGraphQLParamsStartHookResult<'exec> {
+        if self.ws_path.as_deref() != Some(payload.router_http_request.path) {
+            return payload.proceed();
+        }
+        let buckets = self.buckets(payload.context, Meter::Requests);
+        match self.charge(&buckets, 1).await {
+            Ok(()) => payload.proceed(),
+            Err(refusal) => {
+                let status = refusal.status;
+                payload.end_with_graphql_error(refusal.into_graphql_error(), status)
+            }
+        }
     }
 
     async fn on_execute<'exec>(

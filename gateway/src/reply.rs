@@ -4,6 +4,7 @@
 use hive_router::http::{HeaderMap, HeaderValue, StatusCode, header};
 use hive_router::ntex;
 use hive_router::plugins::plugin_trait::EarlyHTTPResponse;
+use hive_router::{GraphQLError, sonic_rs};
 use serde_json::json;
 
 /// A refusal: what the client is told.
@@ -84,6 +85,18 @@ impl Refusal {
             builder.header("retry-after", secs.to_string());
         }
         builder.body(self.body())
+    }
+
+    /// As the GraphQL error a WebSocket operation ends with (`next` with errors, then
+    /// `complete`; the connection stays open).
+    pub fn into_graphql_error(self) -> GraphQLError {
+        let mut error = GraphQLError::from_message_and_code(self.message, self.code);
+        if let Some(secs) = self.retry_after {
+            error
+                .extensions
+                .set("retryAfter".into(), sonic_rs::json!(secs));
+        }
+        error
     }
 
     /// As the early response an `on_execute` hook ends with.

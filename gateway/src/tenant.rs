@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use hive_router::DashMap;
 use hive_router::async_trait;
 use hive_router::http::{HeaderName, HeaderValue, StatusCode};
+use hive_router::plugins::hooks::on_graphql_params::{
+    OnGraphQLParamsStartHookPayload, OnGraphQLParamsStartHookResult,
+};
 use hive_router::plugins::hooks::on_http_request::{
     OnHttpRequestHookFuture, OnHttpRequestHookPayload,
 };
@@ -74,6 +77,8 @@ pub struct TenantBinding {
     ttl: Duration,
     cache: DashMap<String, (Instant, Route)>,
     http: reqwest::Client,
+    /// The router's WebSocket path, when WebSocket is on.
+    ws_path: Option<String>,
 }
 
 /// The host a request names, lowercased, without port.
@@ -158,15 +163,20 @@ impl TenantBinding {
                 "TENANT_SUSPENDED",
                 "this academy is suspended",
             )),
-            (Route::Tenant { id, .. }, Some(token)) if token != id => Err(Refusal::new(
-                StatusCode::FORBIDDEN,
-                "TENANT_MISMATCH",
-                "this token belongs to another academy than this address",
-            )),
+            (Route::Tenant { id, .. }, Some(token)) if token != id => Err(mismatch()),
             (Route::Tenant { id, .. }, _) => Ok(Some(id)),
             (Route::Nowhere, token) => Ok(token),
         }
     }
+}
+
+/// A token of another academy than the address names.
+fn mismatch() -> Refusal {
+    Refusal::new(
+        StatusCode::FORBIDDEN,
+        "TENANT_MISMATCH",
+        "this token belongs to another academy than this address",
+    )
 }
 
 #[async_trait]
@@ -185,6 +195,7 @@ impl RouterPlugin for TenantBinding {
             ttl: Duration::from_secs(settings.cache_ttl_secs),
             cache: DashMap::new(),
             http: kit::server::http_client(),
+            ws_path: payload.router_config().websocket_path().map(str::to_owned),
         })
     }
 
@@ -213,6 +224,30 @@ impl RouterPlugin for TenantBinding {
                 Err(refusal) => payload.end_with_response(refusal.into_response()),
             }
         })
+    }
+
+    /// Each operation on a WebSocket connection: the connection was bound by its upgrade
+    /// request's host; the operation's token (verified by `aula_auth`) must belong there too.
+    async fn on_graphql_params<'exec>(
+        &'exec self,
+        payload: OnGraphQLParamsStartHookPayload<'exec>,
+    ) -> OnGraphQLParamsStartHookResult<'exec> {
+        if self.ws_path.as_deref() != Some(payload.router_http_request.path) {
+            return payload.proceed();
+        }
+        let caller = Caller::of(payload.context).map(|c| c.tenant());
+        match (Bound::of(payload.context), caller) {
+            (Some(bound), Some(token)) if bound != token => {
+                let refusal = mismatch();
+                let status = refusal.status;
+                payload.end_with_graphql_error(refusal.into_graphql_error(), status)
+            }
+            (None, Some(token)) => {
+                payload.context.insert(Bound(token));
+                payload.proceed()
+            }
+            _ => payload.proceed(),
+        }
     }
 
     async fn on_subgraph_http_request<'exec>(

@@ -3,9 +3,9 @@
 //! `gateway/` — or, with `--check`, fails when the checked-in files differ from what the code
 //! produces now (a stale supergraph) or when composition fails.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
+use local::compose::Subgraph;
 
 use crate::services;
 
@@ -52,13 +52,13 @@ pub fn run(mode: Mode, dir: Option<&str>) -> Result<Vec<String>, String> {
         let sdl = services::sdl(name).ok_or_else(|| format!("no SDL for {name}"))?;
         let file = dir.join("schemas").join(format!("{name}.graphql"));
         reconcile(mode, &file, &sdl, &mut report, &mut stale)?;
-        subgraphs.push(serde_json::json!({
-            "name": name,
-            "url": default_url(position),
-            "sdl": sdl,
-        }));
+        subgraphs.push(Subgraph {
+            name: (*name).to_owned(),
+            url: default_url(position),
+            sdl,
+        });
     }
-    let supergraph = compose(&dir, &serde_json::Value::Array(subgraphs))?;
+    let supergraph = local::compose::supergraph(&dir.join("compose"), &subgraphs)?;
     reconcile(
         mode,
         &dir.join("supergraph.graphql"),
@@ -122,48 +122,6 @@ fn first_difference(checked_in: &str, wanted: &str) -> String {
             }
         }
     }
-}
-
-/// Runs `gateway/compose/compose.mjs` on `subgraphs`, installing its node modules first when
-/// they are missing.
-fn compose(dir: &Path, subgraphs: &serde_json::Value) -> Result<String, String> {
-    let tool = dir.join("compose");
-    let node_modules = tool.join("node_modules/@theguild/federation-composition");
-    if !node_modules.is_dir() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&tool)
-            .stdout(Stdio::null())
-            .status()
-            .map_err(|e| {
-                format!("composition needs Node.js and npm (apt-get install nodejs npm): {e}")
-            })?;
-        if !status.success() {
-            return Err(format!("npm ci in {} failed", tool.display()));
-        }
-    }
-    let mut child = Command::new("node")
-        .arg(tool.join("compose.mjs"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("composition needs Node.js (apt-get install nodejs): {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(subgraphs.to_string().as_bytes())
-            .map_err(|e| format!("cannot feed the composer: {e}"))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("the composer did not finish: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "composition failed:\n{}",
-            String::from_utf8_lossy(&out.stderr).trim_end()
-        ));
-    }
-    String::from_utf8(out.stdout).map_err(|_| "the composer printed non-UTF-8".into())
 }
 
 #[cfg(test)]

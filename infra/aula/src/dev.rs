@@ -54,7 +54,45 @@ pub const DEMO_PASSWORD: &str = "demo-academy-2026";
 struct Running {
     name: &'static str,
     url: String,
+    /// Its readiness probe's path.
+    ready: &'static str,
     child: Child,
+}
+
+/// The repository this launcher was built from.
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The gateway binary beside this one. Under `cargo run` it is (re)built first with the same
+/// profile, since cargo only builds the `aula` package's binaries for `cargo run`.
+fn gateway_binary(exe: &Path) -> Result<PathBuf, String> {
+    let sibling = exe.with_file_name("aula-gateway");
+    if let Ok(cargo) = std::env::var("CARGO") {
+        say!("aula: building the gateway (a clean build takes several minutes) ...");
+        let mut build = std::process::Command::new(cargo);
+        build
+            .args(["build", "--quiet", "-p", "gateway", "--bin", "aula-gateway"])
+            .arg("--manifest-path")
+            .arg(repository().join("Cargo.toml"));
+        if exe.parent().and_then(Path::file_name) == Some("release".as_ref()) {
+            build.arg("--release");
+        }
+        let status = build
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !status.success() {
+            return Err("building the gateway failed (see above)".into());
+        }
+    }
+    if sibling.is_file() {
+        Ok(sibling)
+    } else {
+        Err(format!(
+            "{} is missing: build it with `cargo build -p gateway`",
+            sibling.display()
+        ))
+    }
 }
 
 fn data_dir() -> PathBuf {
@@ -199,7 +237,7 @@ fn port_or_free(preferred: u16) -> Result<u16, String> {
     }
 }
 
-async fn wait_ready(url: &str, child: &mut Child) -> Result<(), String> {
+async fn wait_ready(url: &str, path: &str, child: &mut Child) -> Result<(), String> {
     let client = kit::server::http_client();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
@@ -207,7 +245,7 @@ async fn wait_ready(url: &str, child: &mut Child) -> Result<(), String> {
             return Err(format!("exited with {status} before becoming ready"));
         }
         let probe = client
-            .get(format!("{url}/readyz"))
+            .get(format!("{url}{path}"))
             .timeout(Duration::from_secs(2))
             .send()
             .await;
@@ -309,7 +347,12 @@ async fn run_with_database(
             .kill_on_drop(true)
             .spawn();
         match spawned {
-            Ok(child) => running.push(Running { name, url, child }),
+            Ok(child) => running.push(Running {
+                name,
+                url,
+                ready: "/readyz",
+                child,
+            }),
             Err(e) => {
                 outcome = Err(format!("cannot start {name}: {e}"));
                 break;
@@ -318,10 +361,16 @@ async fn run_with_database(
     }
     if outcome.is_ok() {
         for svc in running.iter_mut() {
-            if let Err(e) = wait_ready(&svc.url, &mut svc.child).await {
+            if let Err(e) = wait_ready(&svc.url, svc.ready, &mut svc.child).await {
                 outcome = Err(format!("{} {e}", svc.name));
                 break;
             }
+        }
+    }
+    if outcome.is_ok() {
+        match start_gateway(&exe, base_port, &running[0].url, &redis_url).await {
+            Ok(gateway) => running.push(gateway),
+            Err(e) => outcome = Err(e),
         }
     }
     let mut token = String::new();
@@ -340,11 +389,24 @@ async fn run_with_database(
                 svc.url
             );
             say!(
-                "  {:<10} health: {}/healthz  readiness: {}/readyz  metrics: {}/metrics",
+                "  {:<10} health: {}{}  readiness: {}{}  metrics: {}/metrics",
                 "",
                 svc.url,
+                if svc.ready == "/readyz" {
+                    "/healthz"
+                } else {
+                    "/health"
+                },
                 svc.url,
+                svc.ready,
                 svc.url
+            );
+        }
+        if let Some(gateway) = running.iter().find(|s| s.name == "gateway") {
+            let port = gateway.url.rsplit(':').next().unwrap_or_default();
+            say!(
+                "\n  The demo academy's own address (anonymous visitors are bound to it): http://demo.{}:{port}/graphql",
+                PLATFORM_DOMAIN
             );
         }
         say!("\n  Demo tenant: Demo Academy (slug demo)");
@@ -363,6 +425,51 @@ async fn run_with_database(
         say!("aula: Redis stopped");
     }
     outcome
+}
+
+/// The domain academies are served under locally (`<slug>.aula.localhost` reaches 127.0.0.1).
+const PLATFORM_DOMAIN: &str = "aula.localhost";
+
+/// Starts the gateway in front of identity (at `identity_url`) on `port` (or a free one), with
+/// the checked-in router configuration and supergraph, and waits until it is ready.
+async fn start_gateway(
+    exe: &Path,
+    port: u16,
+    identity_url: &str,
+    redis_url: &str,
+) -> Result<Running, String> {
+    let binary = gateway_binary(exe)?;
+    let port = port_or_free(port)?;
+    let url = format!("http://127.0.0.1:{port}");
+    let child = Command::new(binary)
+        .env(
+            "ROUTER_CONFIG_FILE_PATH",
+            repository().join("gateway/router.yaml"),
+        )
+        .env("AULA_GATEWAY_PORT", port.to_string())
+        .env("AULA_GATEWAY_INTROSPECTION", "true")
+        .env("AULA_GATEWAY_LOG_FORMAT", "text")
+        .env("AULA_IDENTITY_URL", format!("{identity_url}/graphql"))
+        .env("AULA_IDENTITY_BASE_URL", identity_url)
+        .env(
+            "AULA_AUTH_JWKS_URL",
+            format!("{identity_url}/.well-known/jwks.json"),
+        )
+        .env("AULA_REDIS_URL", redis_url)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start the gateway: {e}"))?;
+    let mut gateway = Running {
+        name: "gateway",
+        url,
+        ready: "/readiness",
+        child,
+    };
+    wait_ready(&gateway.url, gateway.ready, &mut gateway.child)
+        .await
+        .map_err(|e| format!("gateway {e}"))?;
+    Ok(gateway)
 }
 
 async fn wait_for_stop(running: &mut [Running]) -> Result<(), String> {

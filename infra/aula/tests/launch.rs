@@ -1,6 +1,7 @@
 //! The README's run command, end to end: `aula` with no arguments starts PostgreSQL, Redis,
-//! migrations, the demo tenant and every service; each answers `/healthz` and `/readyz`; the demo
-//! token works; Ctrl-C stops everything; a second run reuses the kept data.
+//! migrations, the demo tenant, every service and the gateway; each answers its health and
+//! readiness probes; the demo token works, also through the gateway; Ctrl-C stops everything; a
+//! second run reuses the kept data.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -32,6 +33,9 @@ fn launch(data_dir: &std::path::Path, base_port: u16) -> Launch {
         .env("AULA_DEV_LOG_FORMAT", "json")
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_URL")
+        // The gateway binary the workspace's test build made beside `aula`, not a fresh cargo
+        // build of it (which `cargo run` would do).
+        .env_remove("CARGO")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -191,8 +195,32 @@ async fn the_platform_starts_answers_and_stops_cleanly() {
         "{body}"
     );
 
+    // The gateway serves the same API, planned over the subgraphs, with the same token.
+    let gateway = graphql_urls
+        .iter()
+        .find(|u| !u.starts_with(&identity))
+        .expect("the gateway's URL")
+        .trim_end_matches("/graphql")
+        .to_owned();
+    let body = graphql(
+        &gateway,
+        &token,
+        "{ viewer { displayName } tenant { slug } }",
+    )
+    .await;
+    assert_eq!(
+        body["data"],
+        json!({ "viewer": { "displayName": "Kept Name" }, "tenant": { "slug": "demo" } }),
+        "{body}"
+    );
+
     let out = run.interrupt();
-    for stopped in ["identity stopped", "Redis stopped", "PostgreSQL stopped"] {
+    for stopped in [
+        "identity stopped",
+        "gateway stopped",
+        "Redis stopped",
+        "PostgreSQL stopped",
+    ] {
         assert!(
             out.iter().any(|l| l.contains(stopped)),
             "{stopped}: {out:#?}"

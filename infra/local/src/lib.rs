@@ -1,7 +1,9 @@
 //! Local PostgreSQL and Redis servers started from the machine's own binaries (installed with
-//! apt when missing and allowed), listening on loopback only. Used by the `aula` launcher for a
-//! newcomer's platform and by the test harness when no server is already running.
+//! apt when missing and allowed), listening on loopback only, and supergraph composition with
+//! the machine's Node.js. Used by the `aula` launcher for a newcomer's platform and by the test
+//! harness when no server is already running.
 
+pub mod compose;
 mod install;
 mod postgres;
 mod redis;

@@ -273,7 +273,7 @@ async fn export(
     };
     let ctx = match authenticate(&identity.verifier, Some(&identity.redis), &headers).await {
         Ok(Caller::Authenticated(ctx)) => ctx,
-        Ok(Caller::Anonymous) => {
+        Ok(Caller::Anonymous | Caller::Visitor(_)) => {
             return error_response(
                 StatusCode::UNAUTHORIZED,
                 "sign in first",

@@ -77,8 +77,10 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
-/// Unknown `kid`s trigger at most one JWKS refetch per this interval.
-const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// Unknown `kid`s trigger at most one JWKS refetch per this interval: short, because identity
+/// signs with a new key as soon as it rotates, and long enough that tokens with made-up `kid`s
+/// cannot turn each verifier into a flood of requests to identity.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
 
 impl Verifier {
     /// A verifier for `config`: an inline JWKS, or one fetched from `jwks_url`. With neither, it

@@ -41,6 +41,26 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code.
+    pub const ALL: [Code; 11] = [
+        Code::BadUserInput,
+        Code::Unauthenticated,
+        Code::Forbidden,
+        Code::NotFound,
+        Code::Conflict,
+        Code::RateLimited,
+        Code::Unavailable,
+        Code::BadRequest,
+        Code::ParseFailed,
+        Code::ValidationFailed,
+        Code::Internal,
+    ];
+
+    /// The code with wire name `name`.
+    pub fn parse(name: &str) -> Option<Code> {
+        Code::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     /// The code's wire name.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -263,5 +283,19 @@ impl Extension for ErrorCodesExt {
             err.locations = locations;
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_parses_back_from_its_wire_name() {
+        for code in Code::ALL {
+            assert_eq!(Code::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(Code::parse("internal"), None);
+        assert_eq!(Code::parse(""), None);
     }
 }

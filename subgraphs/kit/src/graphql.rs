@@ -13,8 +13,11 @@ use crate::error::{ErrorCodes, ResultExt};
 /// Who sent the request, as established from its bearer token.
 #[derive(Clone, Debug)]
 pub enum Caller {
-    /// No token.
+    /// No token, and no academy named.
     Anonymous,
+    /// No token, on an academy's address: the gateway bound the request to that tenant
+    /// (`x-aula-tenant`). Public data of that tenant only.
+    Visitor(TenantContext),
     /// A verified token.
     Authenticated(TenantContext),
 }
@@ -41,6 +44,8 @@ where
 {
     builder
         .enable_federation()
+        // Subscriptions are composed too: the gateway serves them over WebSocket.
+        .enable_subscription_in_federation()
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(32)
@@ -99,6 +104,16 @@ fn with_list_sizes(sdl: &str) -> String {
 pub fn caller<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a TenantContext> {
     match ctx.data_opt::<Caller>() {
         Some(Caller::Authenticated(t)) => Ok(t),
+        _ => Err(AccessError::Unauthenticated).gql(),
+    }
+}
+
+/// The tenant context of a request that may be anonymous: the signed-in caller's, or an
+/// anonymous visitor's bound to an academy by its address. Refused when neither (for public
+/// reads, such as a catalog, that need to know whose).
+pub fn visitor<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a TenantContext> {
+    match ctx.data_opt::<Caller>() {
+        Some(Caller::Authenticated(t) | Caller::Visitor(t)) => Ok(t),
         _ => Err(AccessError::Unauthenticated).gql(),
     }
 }

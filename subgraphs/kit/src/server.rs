@@ -27,6 +27,7 @@ use crate::config::{Config, DatabaseConfig};
 use crate::error::{Code, DomainError};
 use crate::graphql::{Caller, ClientInfo, finish};
 use crate::telemetry;
+use tenancy::{TenantContext, TenantId};
 
 /// What a subgraph's handlers share.
 #[derive(Clone, Debug)]
@@ -213,6 +214,10 @@ where
         Ok(caller) => caller,
         Err(response) => return response,
     };
+    let caller = match bind_tenant(caller, &headers) {
+        Ok(caller) => caller,
+        Err(refused) => return refused.response(),
+    };
     let client = client_info(peer.map(|c| c.0.0.ip()), &headers, &state.trusted_proxies);
     let request = req.into_inner().data(caller).data(client);
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
@@ -256,6 +261,61 @@ pub async fn authenticate(
         }
     }
     Ok(Caller::Authenticated(ctx))
+}
+
+/// The header the gateway names the request's academy in (from its address). A client that
+/// sets it directly gains nothing: a visitor only reads what the academy publishes anyway, and
+/// a token of another tenant is refused.
+pub const TENANT_HEADER: &str = "x-aula-tenant";
+
+/// Why a request's tenant binding was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindError {
+    /// `x-aula-tenant` is not a tenant id.
+    BadHeader,
+    /// The token belongs to another tenant than the address.
+    Mismatch,
+}
+
+impl BindError {
+    /// The response the client gets.
+    pub fn response(self) -> Response {
+        match self {
+            BindError::BadHeader => error_response(
+                StatusCode::BAD_REQUEST,
+                "x-aula-tenant is not a tenant id",
+                Code::BadRequest,
+            ),
+            BindError::Mismatch => error_response(
+                StatusCode::FORBIDDEN,
+                "this token belongs to another academy than this address",
+                Code::Forbidden,
+            ),
+        }
+    }
+}
+
+/// Applies the gateway's tenant binding: an anonymous caller becomes a visitor of the named
+/// academy; a caller whose token belongs to another tenant is refused.
+pub fn bind_tenant(caller: Caller, headers: &HeaderMap) -> Result<Caller, BindError> {
+    let Some(value) = headers.get(TENANT_HEADER) else {
+        return Ok(caller);
+    };
+    let tenant = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse::<TenantId>().ok())
+        .ok_or(BindError::BadHeader)?;
+    match caller {
+        Caller::Anonymous | Caller::Visitor(_) => {
+            Ok(Caller::Visitor(TenantContext::anonymous(tenant)))
+        }
+        Caller::Authenticated(ctx) if ctx.tenant() == tenant => Ok(Caller::Authenticated(ctx)),
+        Caller::Authenticated(ctx) => {
+            tracing::info!(token = %ctx.tenant(), bound = %tenant, "token of another tenant than the address");
+            Err(BindError::Mismatch)
+        }
+    }
 }
 
 fn unavailable() -> Response {

@@ -68,6 +68,11 @@ impl Query {
         Ok(caller(ctx)?.tenant().to_string())
     }
 
+    /// Whose public data an anonymous request may read.
+    async fn academy(&self, ctx: &Context<'_>) -> Result<String> {
+        Ok(kit::graphql::visitor(ctx)?.tenant().to_string())
+    }
+
     async fn slow(&self, ms: u64) -> i32 {
         tokio::time::sleep(Duration::from_millis(ms)).await;
         1
@@ -220,6 +225,59 @@ async fn tokens_are_verified_before_execution() {
     claims.exp -= 3600;
     let (status, _) = gql_with(&server, Some(&keys.sign(&claims)), "{ tenant }", json!({})).await;
     assert_eq!(status, 401, "expired");
+}
+
+/// POSTs `query` with `x-aula-tenant: tenant` and an optional token.
+async fn bound(
+    server: &TestServer,
+    tenant: &str,
+    token: Option<&str>,
+    query: &str,
+) -> (u16, Value) {
+    let mut req = kit::server::http_client()
+        .post(server.at("/graphql"))
+        .header("x-aula-tenant", tenant)
+        .json(&json!({ "query": query }));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.expect("reachable");
+    (resp.status().as_u16(), resp.json().await.expect("json"))
+}
+
+#[tokio::test]
+async fn the_gateways_tenant_binding_makes_visitors_and_refuses_other_tenants_tokens() {
+    let db = TestDb::new().await;
+    let keys = Keys::new();
+    let server = serve(db.service("identity").await, &keys, None).await;
+    let (alpha, beta) = (TenantId::generate(), TenantId::generate());
+
+    // Without a binding an anonymous caller reaches no academy.
+    let body = gql(&server, None, "{ academy }", json!({})).await;
+    assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");
+    // Bound, it is a visitor of that academy, and still nobody in particular.
+    let (status, body) = bound(&server, &alpha.to_string(), None, "{ academy }").await;
+    assert_eq!(
+        (status, &body["data"]["academy"]),
+        (200, &json!(alpha.to_string()))
+    );
+    let (_, body) = bound(&server, &alpha.to_string(), None, "{ tenant }").await;
+    assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");
+
+    // A token of the bound tenant keeps its identity; one of another tenant is refused.
+    let user = keys.user(alpha, &[Role::Student]);
+    let (_, body) = bound(
+        &server,
+        &alpha.to_string(),
+        Some(&user.token),
+        "{ tenant academy }",
+    )
+    .await;
+    assert_eq!(body["data"]["tenant"], alpha.to_string(), "{body}");
+    let (status, body) = bound(&server, &beta.to_string(), Some(&user.token), "{ tenant }").await;
+    assert_eq!((status, code(&body)), (403, "FORBIDDEN"), "{body}");
+    let (status, body) = bound(&server, "not-a-tenant", None, "{ academy }").await;
+    assert_eq!((status, code(&body)), (400, "BAD_REQUEST"), "{body}");
 }
 
 #[tokio::test]
