@@ -531,9 +531,17 @@ async fn deep_aliased_and_costly_queries_are_refused_with_codes() {
 
 #[tokio::test]
 async fn probes_answer_and_metrics_count_requests() {
-    let stack = Stack::start().await;
+    let mut stack = Stack::start().await;
     assert_eq!(stack.gateway.get("/health").await.0, 200);
     assert_eq!(stack.gateway.get("/readiness").await.0, 200);
+    assert_eq!(stack.gateway.get("/healthz").await.0, 200);
+    let (status, body) = stack.gateway.get("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        body["subgraphs"],
+        json!({ "identity": "up", "catalog": "up" })
+    );
     assert!(
         stack
             .gateway
@@ -552,6 +560,17 @@ async fn probes_answer_and_metrics_count_requests() {
         .send()
         .await;
     assert!(!reply.ok(), "{:?}", reply.body);
+
+    // A subgraph going away makes the gateway not ready, and says which; alive it still is.
+    if let Some(stopping) = stack.catalog.server.begin_shutdown() {
+        let _ = stopping.await;
+    }
+    let (status, body) = stack.gateway.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(body["subgraphs"]["catalog"], "down");
+    assert_eq!(body["subgraphs"]["identity"], "up");
+    assert_eq!(stack.gateway.get("/healthz").await.0, 200);
 }
 
 #[tokio::test]
@@ -814,4 +833,82 @@ async fn first_party_callers_send_trusted_documents_and_partners_send_their_own(
         .partner(alpha.id, "aula_ci_one", "catalog:read");
     let reply = stack.gateway.request(query).token(&partner).send().await;
     assert!(reply.ok(), "{:?}", reply.body);
+}
+
+#[tokio::test]
+async fn the_routers_spans_continue_the_clients_trace_into_the_subgraphs_and_are_exported() {
+    use std::sync::{Arc, Mutex};
+
+    // An OTLP/HTTP collector on loopback that keeps every export's body.
+    let exports: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let kept = exports.clone();
+    let collector = harness::spawn(axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                if let Ok(mut e) = kept.lock() {
+                    e.push(body.to_vec());
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    ))
+    .await;
+    let endpoint = collector.at("/v1/traces");
+    let stack = Stack::start_with(|yaml| {
+        let yaml = replace(
+            &yaml,
+            "enabled: { from_env: AULA_GATEWAY_OTLP, default: false }",
+            "enabled: true\n        batch_processor: { scheduled_delay: 200ms }",
+        );
+        replace(
+            &yaml,
+            r#"endpoint: { from_env: AULA_GATEWAY_OTLP_ENDPOINT, default: "http://127.0.0.1:4318/v1/traces" }"#,
+            &format!("endpoint: {endpoint}"),
+        )
+    })
+    .await;
+
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let client_span = "00f067aa0ba902b7";
+    let reply = stack
+        .gateway
+        .request("{ seen { tenant } }")
+        .header("traceparent", &format!("00-{trace}-{client_span}-01"))
+        .send()
+        .await;
+    assert!(reply.ok(), "{:?}", reply.body);
+    let seen = stack.catalog.last_seen().traceparent.expect("traceparent");
+    let parts: Vec<&str> = seen.split('-').collect();
+    assert_eq!(parts.get(1), Some(&trace), "the same trace: {seen}");
+    assert_ne!(
+        parts.get(2),
+        Some(&client_span),
+        "a span of the router's: {seen}"
+    );
+
+    let trace_bytes: Vec<u8> = (0..trace.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&trace[i..i + 2], 16).expect("hex"))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let exported = exports
+            .lock()
+            .map(|e| {
+                e.iter()
+                    .any(|b| b.windows(16).any(|w| w == trace_bytes.as_slice()))
+            })
+            .unwrap_or(false);
+        if exported {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no span of the trace was exported:\n{}",
+            stack.gateway.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

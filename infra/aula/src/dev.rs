@@ -54,8 +54,6 @@ pub const DEMO_PASSWORD: &str = "demo-academy-2026";
 struct Running {
     name: &'static str,
     url: String,
-    /// Its readiness probe's path.
-    ready: &'static str,
     child: Child,
 }
 
@@ -237,7 +235,7 @@ fn port_or_free(preferred: u16) -> Result<u16, String> {
     }
 }
 
-async fn wait_ready(url: &str, path: &str, child: &mut Child) -> Result<(), String> {
+async fn wait_ready(url: &str, child: &mut Child) -> Result<(), String> {
     let client = kit::server::http_client();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
@@ -245,7 +243,7 @@ async fn wait_ready(url: &str, path: &str, child: &mut Child) -> Result<(), Stri
             return Err(format!("exited with {status} before becoming ready"));
         }
         let probe = client
-            .get(format!("{url}{path}"))
+            .get(format!("{url}/readyz"))
             .timeout(Duration::from_secs(2))
             .send()
             .await;
@@ -347,12 +345,7 @@ async fn run_with_database(
             .kill_on_drop(true)
             .spawn();
         match spawned {
-            Ok(child) => running.push(Running {
-                name,
-                url,
-                ready: "/readyz",
-                child,
-            }),
+            Ok(child) => running.push(Running { name, url, child }),
             Err(e) => {
                 outcome = Err(format!("cannot start {name}: {e}"));
                 break;
@@ -361,7 +354,7 @@ async fn run_with_database(
     }
     if outcome.is_ok() {
         for svc in running.iter_mut() {
-            if let Err(e) = wait_ready(&svc.url, svc.ready, &mut svc.child).await {
+            if let Err(e) = wait_ready(&svc.url, &mut svc.child).await {
                 outcome = Err(format!("{} {e}", svc.name));
                 break;
             }
@@ -389,16 +382,10 @@ async fn run_with_database(
                 svc.url
             );
             say!(
-                "  {:<10} health: {}{}  readiness: {}{}  metrics: {}/metrics",
+                "  {:<10} health: {}/healthz  readiness: {}/readyz  metrics: {}/metrics",
                 "",
                 svc.url,
-                if svc.ready == "/readyz" {
-                    "/healthz"
-                } else {
-                    "/health"
-                },
                 svc.url,
-                svc.ready,
                 svc.url
             );
         }
@@ -463,10 +450,9 @@ async fn start_gateway(
     let mut gateway = Running {
         name: "gateway",
         url,
-        ready: "/readiness",
         child,
     };
-    wait_ready(&gateway.url, gateway.ready, &mut gateway.child)
+    wait_ready(&gateway.url, &mut gateway.child)
         .await
         .map_err(|e| format!("gateway {e}"))?;
     Ok(gateway)
