@@ -912,3 +912,51 @@ async fn the_routers_spans_continue_the_clients_trace_into_the_subgraphs_and_are
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The checked-in configuration with the budgets' Redis unreachable and `on_redis_error` set.
+fn budgets_without_redis(yaml: &str, on_error: &str) -> String {
+    let dead = local::free_port().expect("port");
+    let yaml = replace(
+        yaml,
+        "  aula_budgets:\n    config:\n      redis_url: { from_env: AULA_REDIS_URL, default: \"redis://127.0.0.1:6379\" }",
+        &format!("  aula_budgets:\n    config:\n      redis_url: redis://127.0.0.1:{dead}"),
+    );
+    replace(
+        &yaml,
+        "on_redis_error: open",
+        &format!("on_redis_error: {on_error}"),
+    )
+}
+
+#[tokio::test]
+async fn without_redis_budgets_fail_open_or_closed_as_configured_and_say_so() {
+    let query = "{ seen { tenant } }";
+    let open = Stack::start_with(|yaml| budgets_without_redis(&yaml, "open")).await;
+    let alpha = open.tenant("alpha").await;
+    let reply = open
+        .gateway
+        .request(query)
+        .host(&Stack::host(&alpha))
+        .send()
+        .await;
+    assert!(reply.ok(), "served unmetered: {:?}", reply.body);
+    assert!(open.gateway.log_text().contains("failing open"));
+    drop(open);
+
+    let closed = Stack::start_with(|yaml| budgets_without_redis(&yaml, "closed")).await;
+    let alpha = closed.tenant("alpha").await;
+    let reply = closed
+        .gateway
+        .request(query)
+        .host(&Stack::host(&alpha))
+        .send()
+        .await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (503, "UNAVAILABLE"),
+        "{:?}",
+        reply.body
+    );
+    assert!(reply.header("retry-after").is_some());
+    assert!(closed.gateway.log_text().contains("failing closed"));
+}
