@@ -20,7 +20,7 @@ use sea_orm_migration::prelude::*;
 pub const FINGERPRINT: &str = env!("AULA_MIGRATION_FINGERPRINT");
 
 /// The domain schemas whose tables the guard inspects.
-pub const DOMAIN_SCHEMAS: &[&str] = &["platform", "identity"];
+pub const DOMAIN_SCHEMAS: &[&str] = &["platform", "identity", "learning"];
 
 /// The ordered list of migrations.
 #[derive(Debug)]

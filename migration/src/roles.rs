@@ -26,12 +26,22 @@ pub struct ServiceRole {
 /// The identity subgraph's login role.
 pub const IDENTITY: &str = "aula_identity";
 
+/// The learning subgraph's login role.
+pub const LEARNING: &str = "aula_learning";
+
 /// One login role per subgraph.
-pub const SERVICES: &[ServiceRole] = &[ServiceRole {
-    name: IDENTITY,
-    schema: "identity",
-    platform_member: true,
-}];
+pub const SERVICES: &[ServiceRole] = &[
+    ServiceRole {
+        name: IDENTITY,
+        schema: "identity",
+        platform_member: true,
+    },
+    ServiceRole {
+        name: LEARNING,
+        schema: "learning",
+        platform_member: false,
+    },
+];
 
 /// The login role of the subgraph that works in `schema`.
 pub fn service(schema: &str) -> Option<&'static ServiceRole> {

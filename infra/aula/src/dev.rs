@@ -194,6 +194,113 @@ async fn seed_demo(identity_url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A sample course: title, summary, price (`None`: left a draft), and its modules with their
+/// lessons (title, free preview).
+type SampleCourse = (
+    &'static str,
+    &'static str,
+    Option<(i64, &'static str)>,
+    &'static [(&'static str, &'static [(&'static str, bool)])],
+);
+
+/// Sample courses for the demo academy (once): two published, one free with a free-preview
+/// lesson and one paid, and a draft only staff see. Written through learning's services.
+async fn seed_demo_courses(learning_url: &str) -> Result<(), String> {
+    use learning::service::courses::{self, CoursePatch, NewCourse};
+    use learning::service::structure::{self, NewLesson};
+    let db = connect(learning_url).await?;
+    let owner = tenancy::TenantContext::user(DEMO_TENANT, DEMO_OWNER, [Role::Owner]);
+    let window = kit::relay::PageArgs {
+        first: Some(1),
+        ..Default::default()
+    }
+    .window()
+    .map_err(|e| e.to_string())?;
+    let existing = courses::list(&db, &owner, None, window)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !existing.items.is_empty() {
+        db.close().await.ok();
+        return Ok(());
+    }
+    let samples: [SampleCourse; 3] = [
+        (
+            "Getting started with Aula",
+            "A free tour for new students: how courses, lessons and progress work.",
+            Some((0, "EUR")),
+            &[
+                (
+                    "Welcome",
+                    &[("What you will learn", true), ("How lessons work", false)],
+                ),
+                ("Your first week", &[("Setting goals", false)]),
+            ],
+        ),
+        (
+            "Teaching with Rust",
+            "Systems programming for educators, from ownership to async.",
+            Some((4900, "EUR")),
+            &[
+                ("Foundations", &[("Ownership", true), ("Borrowing", false)]),
+                ("Going further", &[("Lifetimes", false), ("Async", false)]),
+            ],
+        ),
+        (
+            "Data science basics (draft)",
+            "Not published yet: only staff see it.",
+            None,
+            &[("Outline", &[("To be written", false)])],
+        ),
+    ];
+    let fail = |e: learning::LearningError| format!("seeding the demo courses failed: {e}");
+    for (title, summary, price, modules) in samples {
+        let course = courses::create(
+            &db,
+            &owner,
+            NewCourse {
+                title: title.into(),
+                summary: Some(summary.into()),
+                instructor_ids: vec![DEMO_OWNER.as_uuid()],
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(fail)?;
+        for (module_title, lessons) in modules.iter() {
+            let module = structure::add_module(&db, &owner, course.id, module_title)
+                .await
+                .map_err(fail)?;
+            for (lesson_title, preview) in lessons.iter() {
+                let new = NewLesson {
+                    title: (*lesson_title).into(),
+                    kind: "text".into(),
+                    body: Some(format!("# {lesson_title}\n\nSample content.")),
+                    free_preview: *preview,
+                    duration_minutes: Some(10),
+                    ..Default::default()
+                };
+                structure::add_lesson(&db, &owner, module.id, new)
+                    .await
+                    .map_err(fail)?;
+            }
+        }
+        if let Some((cents, currency)) = price {
+            let patch = CoursePatch {
+                price: Some(Some((cents, currency.into()))),
+                ..Default::default()
+            };
+            courses::update(&db, &owner, course.id, patch)
+                .await
+                .map_err(fail)?;
+            courses::publish(&db, &owner, course.id)
+                .await
+                .map_err(fail)?;
+        }
+    }
+    db.close().await.ok();
+    Ok(())
+}
+
 /// Signs the demo owner in through identity's API, exactly as the web app does.
 async fn demo_sign_in(identity_url: &str) -> Result<String, String> {
     let query = "mutation($input: SignInInput!) { signIn(input: $input) { ... on Session { accessToken } } }";
@@ -318,8 +425,14 @@ async fn run_with_database(
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(4000);
-    let services = [(identity::NAME, base_port + 1, identity_db)];
+    let learning_db = migration::url::for_role(admin_url, roles::LEARNING, DATABASE)?;
+    seed_demo_courses(&learning_db).await?;
+    let services = [
+        (identity::NAME, base_port + 1, identity_db),
+        (learning::NAME, base_port + 2, learning_db),
+    ];
     let mut outcome = Ok(());
+    let mut identity_url = String::new();
     for (name, preferred, db_url) in services {
         let port = match port_or_free(preferred) {
             Ok(p) => p,
@@ -329,21 +442,29 @@ async fn run_with_database(
             }
         };
         let url = format!("http://127.0.0.1:{port}");
-        let spawned = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        command
             .arg(name)
             .env("AULA_LISTEN", format!("127.0.0.1:{port}"))
             .env("AULA_DATABASE__URL", &db_url)
             .env("AULA_REDIS_URL", &redis_url)
-            .env("AULA_SERVICE__ENCRYPTION_KEY", &encryption_key)
-            .env("AULA_SERVICE__PUBLIC_URL", &url)
             .env("AULA_GRAPHIQL", "true")
             .env(
                 "AULA_TELEMETRY__LOG_FORMAT",
                 std::env::var("AULA_DEV_LOG_FORMAT").unwrap_or_else(|_| "pretty".into()),
-            )
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .spawn();
+            );
+        if name == identity::NAME {
+            identity_url.clone_from(&url);
+            command
+                .env("AULA_SERVICE__ENCRYPTION_KEY", &encryption_key)
+                .env("AULA_SERVICE__PUBLIC_URL", &url);
+        } else {
+            command.env(
+                "AULA_AUTH__JWKS_URL",
+                format!("{identity_url}/.well-known/jwks.json"),
+            );
+        }
+        let spawned = command.stdin(Stdio::null()).kill_on_drop(true).spawn();
         match spawned {
             Ok(child) => running.push(Running { name, url, child }),
             Err(e) => {
@@ -361,7 +482,12 @@ async fn run_with_database(
         }
     }
     if outcome.is_ok() {
-        match start_gateway(&exe, base_port, &running[0].url, &redis_url).await {
+        let learning_url = running
+            .iter()
+            .find(|s| s.name == learning::NAME)
+            .map(|s| s.url.clone())
+            .unwrap_or_default();
+        match start_gateway(&exe, base_port, &identity_url, &learning_url, &redis_url).await {
             Ok(gateway) => running.push(gateway),
             Err(e) => outcome = Err(e),
         }
@@ -417,12 +543,13 @@ async fn run_with_database(
 /// The domain academies are served under locally (`<slug>.aula.localhost` reaches 127.0.0.1).
 const PLATFORM_DOMAIN: &str = "aula.localhost";
 
-/// Starts the gateway in front of identity (at `identity_url`) on `port` (or a free one), with
+/// Starts the gateway in front of identity and learning on `port` (or a free one), with
 /// the checked-in router configuration and supergraph, and waits until it is ready.
 async fn start_gateway(
     exe: &Path,
     port: u16,
     identity_url: &str,
+    learning_url: &str,
     redis_url: &str,
 ) -> Result<Running, String> {
     let binary = gateway_binary(exe)?;
@@ -438,6 +565,7 @@ async fn start_gateway(
         .env("AULA_GATEWAY_LOG_FORMAT", "text")
         .env("AULA_IDENTITY_URL", format!("{identity_url}/graphql"))
         .env("AULA_IDENTITY_BASE_URL", identity_url)
+        .env("AULA_LEARNING_URL", format!("{learning_url}/graphql"))
         .env(
             "AULA_AUTH_JWKS_URL",
             format!("{identity_url}/.well-known/jwks.json"),

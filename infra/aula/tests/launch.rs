@@ -196,10 +196,13 @@ async fn the_platform_starts_answers_and_stops_cleanly() {
     );
 
     // The gateway serves the same API, planned over the subgraphs, with the same token.
-    let gateway = graphql_urls
+    let gateway = run
+        .seen
         .iter()
-        .find(|u| !u.starts_with(&identity))
+        .find(|l| l.trim_start().starts_with("gateway") && l.contains("GraphQL"))
+        .and_then(|l| l.split("GraphQL (GraphiQL in a browser): ").nth(1))
         .expect("the gateway's URL")
+        .trim()
         .trim_end_matches("/graphql")
         .to_owned();
     let body = graphql(
@@ -214,9 +217,48 @@ async fn the_platform_starts_answers_and_stops_cleanly() {
         "{body}"
     );
 
+    // The demo catalog, planned across learning and identity: staff see the draft too, and
+    // each course's instructor comes from identity.
+    let body = graphql(
+        &gateway,
+        &token,
+        "{ courses(first: 10) { edges { node { title status instructors { displayName } } } } }",
+    )
+    .await;
+    let courses = body["data"]["courses"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(courses.len(), 3, "{body}");
+    assert_eq!(
+        courses[0]["node"]["instructors"],
+        json!([{ "displayName": "Kept Name" }]),
+        "{body}"
+    );
+    // An anonymous visitor of the demo academy's address sees the two published courses.
+    let body: Value = kit::server::http_client()
+        .post(format!("{gateway}/graphql"))
+        .header("host", "demo.aula.localhost")
+        .json(&json!({ "query": "{ courses(first: 10) { edges { node { title free } } } }" }))
+        .send()
+        .await
+        .expect("gateway answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        body["data"]["courses"]["edges"],
+        json!([
+            { "node": { "title": "Getting started with Aula", "free": true } },
+            { "node": { "title": "Teaching with Rust", "free": false } },
+        ]),
+        "{body}"
+    );
+
     let out = run.interrupt();
     for stopped in [
         "identity stopped",
+        "learning stopped",
         "gateway stopped",
         "Redis stopped",
         "PostgreSQL stopped",

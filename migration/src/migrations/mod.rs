@@ -5,11 +5,13 @@ use sea_orm_migration::MigrationTrait;
 mod m0001_platform;
 mod m0002_identity;
 mod m0003_identity_auth;
+mod m0004_learning;
 
 pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(m0001_platform::Migration),
         Box::new(m0002_identity::Migration),
         Box::new(m0003_identity_auth::Migration),
+        Box::new(m0004_learning::Migration),
     ]
 }

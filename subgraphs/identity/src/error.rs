@@ -101,8 +101,3 @@ impl DomainError for IdentityError {
         }
     }
 }
-
-/// Whether a database error is a unique-constraint violation on `constraint`.
-pub(crate) fn is_unique_violation(err: &DbErr, constraint: &str) -> bool {
-    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(msg)) if msg.contains(constraint))
-}

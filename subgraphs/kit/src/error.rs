@@ -85,6 +85,12 @@ impl Code {
     }
 }
 
+/// Whether a database error is a unique-constraint violation on `constraint` (a domain maps it
+/// to its own `CONFLICT`).
+pub fn is_unique_violation(err: &sea_orm::DbErr, constraint: &str) -> bool {
+    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(msg)) if msg.contains(constraint))
+}
+
 /// A domain error (`thiserror` enum) that knows its code. Its `Display` text is the client
 /// message for public codes, and is logged (never sent) for internal ones.
 pub trait DomainError: std::error::Error + Send + Sync + 'static {

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use crate::IdentityError;
 use crate::crypto;
 use crate::entity::{directory, password, tenant, user};
-use crate::error::is_unique_violation;
 use crate::service::validate;
+use kit::error::is_unique_violation;
 
 /// The caller's tenant.
 pub async fn current(

@@ -1,0 +1,7 @@
+//! The `learning` schema's tables, one sea-orm entity each. Every table is tenant-owned and
+//! keyed `(tenant_id, id)`.
+
+pub mod course;
+pub mod lesson;
+pub mod module;
+pub mod outbox;
