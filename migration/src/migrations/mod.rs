@@ -6,6 +6,7 @@ mod m0001_platform;
 mod m0002_identity;
 mod m0003_identity_auth;
 mod m0004_learning;
+mod m0005_learning_enrollments;
 
 pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -13,5 +14,6 @@ pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m0002_identity::Migration),
         Box::new(m0003_identity_auth::Migration),
         Box::new(m0004_learning::Migration),
+        Box::new(m0005_learning_enrollments::Migration),
     ]
 }

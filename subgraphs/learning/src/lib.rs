@@ -20,7 +20,11 @@ pub const NAME: &str = "learning";
 
 /// The schema, without data; the kit adds the database pool and limits.
 pub fn schema() -> SchemaBuilder<graphql::Query, graphql::Mutation, EmptySubscription> {
-    Schema::build(graphql::Query, graphql::Mutation, EmptySubscription)
+    Schema::build(
+        graphql::Query::default(),
+        graphql::Mutation::default(),
+        EmptySubscription,
+    )
 }
 
 /// Builds learning for `kit::run`: its schema (the kit supplies the pool).

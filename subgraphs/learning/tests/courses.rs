@@ -4,108 +4,11 @@
 //! tenant B can neither read nor change tenant A's courses, modules or lessons — not by guessing
 //! ids, not through `_entities`.
 
-use harness::{Keys, TestDb, TestServer, TestUser, gql, spawn_subgraph};
+mod common;
+
+use common::*;
 use serde_json::{Value, json};
 use tenancy::{Role, TenantId};
-
-struct Env {
-    _db: TestDb,
-    server: TestServer,
-    keys: Keys,
-}
-
-impl Env {
-    async fn start() -> Env {
-        let db = TestDb::new().await;
-        let keys = Keys::new();
-        let server = spawn_subgraph("learning", "learning", learning::schema(), &db, &keys).await;
-        Env {
-            _db: db,
-            server,
-            keys,
-        }
-    }
-
-    async fn gql(&self, user: Option<&TestUser>, query: &str, vars: Value) -> Value {
-        gql(&self.server, user.map(|u| u.token.as_str()), query, vars).await
-    }
-
-    /// An anonymous visitor of `tenant`'s address (the gateway's binding).
-    async fn visit(&self, tenant: TenantId, query: &str, vars: Value) -> Value {
-        kit::server::http_client()
-            .post(self.server.at("/graphql"))
-            .header("x-aula-tenant", tenant.to_string())
-            .json(&json!({ "query": query, "variables": vars }))
-            .send()
-            .await
-            .expect("reachable")
-            .json()
-            .await
-            .expect("json")
-    }
-}
-
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or("<none>")
-}
-
-fn field(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["field"]
-        .as_str()
-        .unwrap_or("<none>")
-}
-
-const CREATE: &str =
-    "mutation($i: CreateCourseInput!) { createCourse(input: $i) { id slug status } }";
-const ADD_MODULE: &str =
-    "mutation($c: ID!, $t: String!) { addModule(courseId: $c, title: $t) { id position } }";
-const ADD_LESSON: &str =
-    "mutation($m: ID!, $i: AddLessonInput!) { addLesson(moduleId: $m, input: $i) { id position } }";
-const OUTLINE: &str = "query($id: ID!) { course(id: $id) { title status lessonCount durationMinutes
-  modules { title position lessons { title position freePreview body } } } }";
-const PUBLISH: &str = "mutation($id: ID!) { publishCourse(id: $id) { status publishedAt } }";
-const PRICE: &str = "mutation($id: ID!, $p: PriceInput!) { updateCourse(id: $id, input: { price: $p }) { free price { amountCents currency } } }";
-const CATALOG: &str = "{ courses(first: 20) { edges { node { slug status } } } }";
-
-async fn create(env: &Env, user: &TestUser, title: &str) -> String {
-    let body = env
-        .gql(Some(user), CREATE, json!({ "i": { "title": title } }))
-        .await;
-    body["data"]["createCourse"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("created: {body}"))
-        .to_owned()
-}
-
-async fn add_module(env: &Env, user: &TestUser, course: &str, title: &str) -> String {
-    let body = env
-        .gql(Some(user), ADD_MODULE, json!({ "c": course, "t": title }))
-        .await;
-    body["data"]["addModule"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("module: {body}"))
-        .to_owned()
-}
-
-async fn add_lesson(
-    env: &Env,
-    user: &TestUser,
-    module: &str,
-    title: &str,
-    preview: bool,
-) -> String {
-    let input = json!({ "title": title, "kind": "TEXT", "body": format!("{title} body"),
-                        "freePreview": preview, "durationMinutes": 10 });
-    let body = env
-        .gql(Some(user), ADD_LESSON, json!({ "m": module, "i": input }))
-        .await;
-    body["data"]["addLesson"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("lesson: {body}"))
-        .to_owned()
-}
 
 fn titles(module: &Value) -> Vec<String> {
     module["lessons"]

@@ -2,6 +2,8 @@
 //! keyed `(tenant_id, id)`.
 
 pub mod course;
+pub mod enrollment;
 pub mod lesson;
 pub mod module;
 pub mod outbox;
+pub mod progress;

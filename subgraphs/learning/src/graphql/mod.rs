@@ -1,10 +1,11 @@
 //! Learning's GraphQL API: resolvers translate arguments into service calls and models into
 //! types; they decide nothing themselves.
 
+mod enrollments;
 mod types;
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, InputObject, Object, Result};
+use async_graphql::{Context, ID, InputObject, MergedObject, Object, Result};
 use kit::ResultExt;
 use kit::graphql::{caller, db, visitor};
 use kit::relay::{self, PageArgs};
@@ -25,12 +26,22 @@ fn parse_ids(field: &'static str, ids: &[ID]) -> Result<Vec<Uuid>> {
     ids.iter().map(|id| parse_id(field, id)).collect()
 }
 
+pub use enrollments::{Enrollment, EnrollmentSource, EnrollmentStatus, LessonProgress};
+
 /// Query root.
+#[derive(Debug, Default, MergedObject)]
+pub struct Query(CourseQuery, enrollments::EnrollmentQuery);
+
+/// Mutation root.
+#[derive(Debug, Default, MergedObject)]
+pub struct Mutation(CourseMutation, enrollments::EnrollmentMutation);
+
+/// Course queries.
 #[derive(Debug, Default)]
-pub struct Query;
+pub struct CourseQuery;
 
 #[Object]
-impl Query {
+impl CourseQuery {
     /// The academy's courses, oldest first: staff see every course, everyone else (visitors of
     /// the academy's address included) the published ones.
     async fn courses(
@@ -172,12 +183,12 @@ pub struct UpdateLessonInput {
     pub duration_minutes: Option<i32>,
 }
 
-/// Mutation root.
+/// Course mutations.
 #[derive(Debug, Default)]
-pub struct Mutation;
+pub struct CourseMutation;
 
 #[Object]
-impl Mutation {
+impl CourseMutation {
     /// Creates a draft course (owners, admins, instructors).
     async fn create_course(&self, ctx: &Context<'_>, input: CreateCourseInput) -> Result<Course> {
         let caller = caller(ctx)?;
@@ -335,7 +346,7 @@ impl Mutation {
         let lesson = structure::add_lesson(db(ctx), caller, module_id, new)
             .await
             .gql()?;
-        Ok(Lesson::new(lesson, caller))
+        Ok(Lesson::new(lesson, caller, false))
     }
 
     /// Changes a lesson.
@@ -357,7 +368,7 @@ impl Mutation {
         let lesson = structure::update_lesson(db(ctx), caller, id, patch)
             .await
             .gql()?;
-        Ok(Lesson::new(lesson, caller))
+        Ok(Lesson::new(lesson, caller, false))
     }
 
     /// Deletes a lesson; later lessons move up. Returns the course.
@@ -387,7 +398,7 @@ impl Mutation {
     }
 }
 
-impl Mutation {
+impl CourseMutation {
     async fn course_of(&self, ctx: &Context<'_>, id: Uuid) -> Result<Course> {
         let caller = caller(ctx)?;
         courses::get(db(ctx), caller, id)

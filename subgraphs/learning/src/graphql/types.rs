@@ -105,9 +105,9 @@ impl LessonKind {
     }
 }
 
-/// A user of identity (resolved there): the course's instructors.
+/// A user of identity (its fields are resolved there); learning adds their enrollments.
 #[derive(Clone, Debug, SimpleObject)]
-#[graphql(name = "User", unresolvable = "id")]
+#[graphql(name = "User", complex)]
 pub struct UserRef {
     /// The user's id.
     pub id: ID,
@@ -213,6 +213,7 @@ impl Course {
     /// Its modules, in order, with their lessons.
     async fn modules(&self, ctx: &Context<'_>) -> Result<Vec<Module>> {
         let (caller, outline) = self.outline(ctx).await?;
+        let enrolled = outline.enrolled;
         Ok(outline
             .modules
             .into_iter()
@@ -220,7 +221,7 @@ impl Course {
                 module,
                 lessons: lessons
                     .into_iter()
-                    .map(|l| Lesson::new(l, caller))
+                    .map(|l| Lesson::new(l, caller, enrolled))
                     .collect(),
             })
             .collect())
@@ -283,9 +284,9 @@ pub struct Lesson {
 }
 
 impl Lesson {
-    /// `lesson` as `ctx` sees it.
-    pub fn new(lesson: lesson::Model, ctx: &TenantContext) -> Self {
-        let readable = structure::may_read_content(ctx, &lesson);
+    /// `lesson` as `ctx` (`enrolled` in its course or not) sees it.
+    pub fn new(lesson: lesson::Model, ctx: &TenantContext, enrolled: bool) -> Self {
+        let readable = structure::may_read_content(ctx, &lesson, enrolled);
         Self { lesson, readable }
     }
 }

@@ -2,6 +2,7 @@
 //! transactions that store it. Resolvers call these with the caller's context.
 
 pub mod courses;
+pub mod enrollments;
 pub mod outbox;
 pub mod structure;
 pub mod validate;

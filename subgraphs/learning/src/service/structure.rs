@@ -52,6 +52,8 @@ pub struct LessonPatch {
 pub struct Outline {
     /// `(module, its lessons)`, by position.
     pub modules: Vec<(module::Model, Vec<lesson::Model>)>,
+    /// Whether the caller is enrolled (active or completed), so reads every lesson's content.
+    pub enrolled: bool,
 }
 
 impl Outline {
@@ -71,10 +73,10 @@ fn kind(value: &str) -> Result<String, LearningError> {
     }
 }
 
-/// Whether `ctx` may read `lesson`'s content: staff, or anyone for a free preview (enrolled
-/// students come with enrollments).
-pub fn may_read_content(ctx: &TenantContext, lesson: &lesson::Model) -> bool {
-    is_staff(ctx) || lesson.free_preview
+/// Whether `ctx` may read `lesson`'s content: staff, students `enrolled` in its course, and
+/// anyone who sees the course for a free preview.
+pub fn may_read_content(ctx: &TenantContext, lesson: &lesson::Model, enrolled: bool) -> bool {
+    is_staff(ctx) || enrolled || lesson.free_preview
 }
 
 /// The outline of a course `ctx` can see (empty for one it cannot).
@@ -90,7 +92,8 @@ pub async fn outline(
     if !course.is_some_and(|c| visible(ctx, &c)) {
         return Ok(Outline::default());
     }
-    let outline = load(&*tx, course_id).await?;
+    let mut outline = load(&*tx, course_id).await?;
+    outline.enrolled = super::enrollments::is_enrolled(&*tx, ctx, course_id).await?;
     tx.commit().await?;
     Ok(outline)
 }
@@ -115,7 +118,10 @@ async fn load<C: ConnectionTrait>(conn: &C, course_id: Uuid) -> Result<Outline, 
             (m, mine)
         })
         .collect();
-    Ok(Outline { modules })
+    Ok(Outline {
+        modules,
+        enrolled: false,
+    })
 }
 
 /// The module `id` inside `tx`, with its course locked for the change.
