@@ -7,6 +7,8 @@ mod m0002_identity;
 mod m0003_identity_auth;
 mod m0004_learning;
 mod m0005_learning_enrollments;
+mod m0006_learning_search;
+mod m0007_learning_quizzes;
 
 pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -15,5 +17,7 @@ pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m0003_identity_auth::Migration),
         Box::new(m0004_learning::Migration),
         Box::new(m0005_learning_enrollments::Migration),
+        Box::new(m0006_learning_search::Migration),
+        Box::new(m0007_learning_quizzes::Migration),
     ]
 }

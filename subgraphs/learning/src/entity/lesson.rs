@@ -30,6 +30,12 @@ pub struct Model {
     pub required: bool,
     /// Estimated duration.
     pub duration_minutes: i32,
+    /// Quiz lessons: the share of points needed to pass.
+    pub pass_mark_percent: i32,
+    /// Quiz lessons: attempts allowed per enrollment.
+    pub max_attempts: i32,
+    /// Quiz lessons: whether completing the lesson needs a passed attempt.
+    pub pass_required: bool,
     /// Created.
     pub created_at: DateTimeWithTimeZone,
     /// Last changed.

@@ -7,3 +7,5 @@ pub mod lesson;
 pub mod module;
 pub mod outbox;
 pub mod progress;
+pub mod quiz_attempt;
+pub mod quiz_question;

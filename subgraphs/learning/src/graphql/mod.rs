@@ -2,9 +2,10 @@
 //! types; they decide nothing themselves.
 
 mod enrollments;
+mod quizzes;
 mod types;
 
-use async_graphql::connection::Connection;
+use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, InputObject, MergedObject, Object, Result};
 use kit::ResultExt;
 use kit::graphql::{caller, db, visitor};
@@ -13,6 +14,7 @@ use uuid::Uuid;
 
 use crate::LearningError;
 use crate::service::courses::{self, CoursePatch, NewCourse};
+use crate::service::search;
 use crate::service::structure::{self, LessonPatch, NewLesson};
 pub use types::{Course, CourseLevel, CourseStatus, Lesson, LessonKind, Module, Price, UserRef};
 
@@ -34,7 +36,11 @@ pub struct Query(CourseQuery, enrollments::EnrollmentQuery);
 
 /// Mutation root.
 #[derive(Debug, Default, MergedObject)]
-pub struct Mutation(CourseMutation, enrollments::EnrollmentMutation);
+pub struct Mutation(
+    CourseMutation,
+    enrollments::EnrollmentMutation,
+    quizzes::QuizMutation,
+);
 
 /// Course queries.
 #[derive(Debug, Default)]
@@ -66,6 +72,30 @@ impl CourseQuery {
             .await
             .gql()?;
         Ok(relay::connection(page, |c| c.id, Course))
+    }
+
+    /// Searches the academy's catalog (every word of `query`, as a prefix, in title, tags,
+    /// summary and description), best match first: staff search every course, everyone else
+    /// the published ones.
+    async fn search_courses(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Course>> {
+        let caller = visitor(ctx)?;
+        let results = search::search(db(ctx), caller, &query, first, after.as_deref())
+            .await
+            .gql()?;
+        let mut connection = Connection::new(after.is_some(), results.has_next);
+        connection.edges.extend(
+            results
+                .hits
+                .into_iter()
+                .map(|(course, cursor)| Edge::new(cursor, Course(course))),
+        );
+        Ok(connection)
     }
 
     /// A course by id.
@@ -181,6 +211,12 @@ pub struct UpdateLessonInput {
     pub required: Option<bool>,
     /// Estimated minutes.
     pub duration_minutes: Option<i32>,
+    /// Quiz lessons: the share of points needed to pass (0 to 100).
+    pub pass_mark_percent: Option<i32>,
+    /// Quiz lessons: attempts allowed (1 to 100).
+    pub max_attempts: Option<i32>,
+    /// Quiz lessons: whether completing the lesson needs a pass.
+    pub pass_required: Option<bool>,
 }
 
 /// Course mutations.
@@ -364,6 +400,9 @@ impl CourseMutation {
             free_preview: input.free_preview,
             required: input.required,
             duration_minutes: input.duration_minutes,
+            pass_mark_percent: input.pass_mark_percent,
+            max_attempts: input.max_attempts,
+            pass_required: input.pass_required,
         };
         let lesson = structure::update_lesson(db(ctx), caller, id, patch)
             .await

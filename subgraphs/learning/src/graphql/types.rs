@@ -332,4 +332,37 @@ impl Lesson {
     async fn body(&self) -> Option<&str> {
         self.readable.then_some(self.lesson.body.as_str())
     }
+
+    /// Quiz lessons: the share of points needed to pass.
+    async fn pass_mark_percent(&self) -> i32 {
+        self.lesson.pass_mark_percent
+    }
+
+    /// Quiz lessons: attempts allowed.
+    async fn max_attempts(&self) -> i32 {
+        self.lesson.max_attempts
+    }
+
+    /// Quiz lessons: whether completing the lesson needs a pass.
+    async fn pass_required(&self) -> bool {
+        self.lesson.pass_required
+    }
+
+    /// Quiz lessons: the questions (empty for those who may not read the lesson yet). Correct
+    /// answers are shown to staff only.
+    async fn questions(&self, ctx: &Context<'_>) -> Result<Vec<super::quizzes::QuizQuestion>> {
+        if !self.readable || self.lesson.kind != "quiz" {
+            return Ok(Vec::new());
+        }
+        let caller = visitor(ctx)?;
+        let staff = crate::service::quizzes::sees_answers(caller);
+        Ok(
+            crate::service::quizzes::questions(db(ctx), caller, self.lesson.id)
+                .await
+                .gql()?
+                .into_iter()
+                .map(|q| super::quizzes::QuizQuestion::new(q, staff))
+                .collect(),
+        )
+    }
 }

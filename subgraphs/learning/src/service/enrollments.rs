@@ -442,14 +442,19 @@ pub async fn step(
         .one(&*tx)
         .await?
         .ok_or(LearningError::NotFound("lesson"))?;
-    let enrollment = enrollment::Entity::find()
-        .filter(enrollment::Column::CourseId.eq(lesson.course_id))
-        .filter(enrollment::Column::StudentId.eq(me.as_uuid()))
-        .lock_exclusive()
-        .one(&*tx)
+    let enrollment = learning_enrollment(&tx, me.as_uuid(), lesson.course_id)
         .await?
-        .filter(|e| learning(&e.status))
         .ok_or(LearningError::NotFound("lesson"))?;
+    if step == Step::Complete
+        && lesson.kind == "quiz"
+        && lesson.pass_required
+        && !super::quizzes::passed(&*tx, enrollment.id, lesson.id).await?
+    {
+        return Err(LearningError::invalid(
+            "lessonId",
+            "pass this lesson's quiz to complete it",
+        ));
+    }
     let (completed, position) = match step {
         Step::Start => ("NULL", "0"),
         Step::Position(_) => ("NULL", "$4"),
@@ -494,6 +499,43 @@ pub async fn step(
     };
     tx.commit().await?;
     Ok((row, enrollment))
+}
+
+/// `student`'s active or completed enrollment in `course_id`, locked for a progress change.
+pub(crate) async fn learning_enrollment(
+    tx: &TenantTx,
+    student: Uuid,
+    course_id: Uuid,
+) -> Result<Option<enrollment::Model>, LearningError> {
+    Ok(enrollment::Entity::find()
+        .filter(enrollment::Column::CourseId.eq(course_id))
+        .filter(enrollment::Column::StudentId.eq(student))
+        .lock_exclusive()
+        .one(&**tx)
+        .await?
+        .filter(|e| learning(&e.status)))
+}
+
+/// Marks `lesson_id` completed for `enrollment` (locked by the caller) and completes the
+/// enrollment when it was the last required lesson.
+pub(crate) async fn complete_lesson_in(
+    tx: &TenantTx,
+    enrollment: enrollment::Model,
+    lesson_id: Uuid,
+) -> Result<enrollment::Model, LearningError> {
+    tx.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO learning.lesson_progress (tenant_id, enrollment_id, lesson_id, completed_at) \
+         VALUES ($1, $2, $3, now()) ON CONFLICT (tenant_id, enrollment_id, lesson_id) \
+         DO UPDATE SET completed_at = COALESCE(lesson_progress.completed_at, now()), updated_at = now()",
+        [enrollment.tenant_id.into(), enrollment.id.into(), lesson_id.into()],
+    ))
+    .await?;
+    if enrollment.status == Status::Active.as_str() {
+        complete_if_done(tx, enrollment).await
+    } else {
+        Ok(enrollment)
+    }
 }
 
 /// Completes `enrollment` (locked by the caller) when every required lesson of its course has

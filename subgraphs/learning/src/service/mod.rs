@@ -4,6 +4,8 @@
 pub mod courses;
 pub mod enrollments;
 pub mod outbox;
+pub mod quizzes;
+pub mod search;
 pub mod structure;
 pub mod validate;
 

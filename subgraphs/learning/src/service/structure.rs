@@ -45,6 +45,12 @@ pub struct LessonPatch {
     pub required: Option<bool>,
     /// Estimated minutes.
     pub duration_minutes: Option<i32>,
+    /// Quiz lessons: the share of points needed to pass (0 to 100).
+    pub pass_mark_percent: Option<i32>,
+    /// Quiz lessons: attempts allowed (1 to 100).
+    pub max_attempts: Option<i32>,
+    /// Quiz lessons: whether completing needs a pass.
+    pub pass_required: Option<bool>,
 }
 
 /// A course's modules with their lessons, in order.
@@ -342,6 +348,7 @@ pub async fn add_lesson(
         duration_minutes: Set(duration),
         created_at: Set(now.into()),
         updated_at: Set(now.into()),
+        ..Default::default()
     }
     .insert(&*tx)
     .await?;
@@ -391,6 +398,27 @@ pub async fn update_lesson(
     }
     if let Some(v) = patch.duration_minutes {
         model.duration_minutes = Set(validate::duration(v)?);
+    }
+    if let Some(v) = patch.pass_mark_percent {
+        if !(0..=100).contains(&v) {
+            return Err(LearningError::invalid(
+                "passMarkPercent",
+                "passMarkPercent must be between 0 and 100",
+            ));
+        }
+        model.pass_mark_percent = Set(v);
+    }
+    if let Some(v) = patch.max_attempts {
+        if !(1..=100).contains(&v) {
+            return Err(LearningError::invalid(
+                "maxAttempts",
+                "maxAttempts must be between 1 and 100",
+            ));
+        }
+        model.max_attempts = Set(v);
+    }
+    if let Some(v) = patch.pass_required {
+        model.pass_required = Set(v);
     }
     let tx = TenantTx::begin(db, ctx).await?;
     lesson_for_change(&tx, ctx, id).await?;
