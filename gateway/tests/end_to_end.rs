@@ -223,7 +223,7 @@ async fn subgraph_errors_keep_public_messages_and_lose_internal_ones() {
     );
     assert_eq!(reply.code(), "BAD_USER_INPUT");
     // The gateway logged the masked cause for operators.
-    assert!(stack.gateway.log_text().contains("subgraph error masked"));
+    assert!(stack.gateway.logs("subgraph error masked").await);
 }
 
 #[tokio::test]
@@ -940,7 +940,7 @@ async fn without_redis_budgets_fail_open_or_closed_as_configured_and_say_so() {
         .send()
         .await;
     assert!(reply.ok(), "served unmetered: {:?}", reply.body);
-    assert!(open.gateway.log_text().contains("failing open"));
+    assert!(open.gateway.logs("failing open").await);
     drop(open);
 
     let closed = Stack::start_with(|yaml| budgets_without_redis(&yaml, "closed")).await;
@@ -958,5 +958,5 @@ async fn without_redis_budgets_fail_open_or_closed_as_configured_and_say_so() {
         reply.body
     );
     assert!(reply.header("retry-after").is_some());
-    assert!(closed.gateway.log_text().contains("failing closed"));
+    assert!(closed.gateway.logs("failing closed").await);
 }

@@ -213,6 +213,21 @@ impl Gateway {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Whether the gateway logs `needle` within five seconds (its log is written
+    /// asynchronously).
+    pub async fn logs(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.log_text().contains(needle) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// A GraphQL request to `/graphql`.
     pub fn request(&self, query: &str) -> Request {
         Request {
