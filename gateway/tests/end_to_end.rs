@@ -561,6 +561,15 @@ async fn probes_answer_and_metrics_count_requests() {
         .await;
     assert!(!reply.ok(), "{:?}", reply.body);
 
+    // So is the query UI.
+    let ui = kit::server::http_client()
+        .get(format!("{}/graphql", stack.gateway.url))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("answers");
+    assert_ne!(ui.status().as_u16(), 200);
+
     // A subgraph going away makes the gateway not ready, and says which; alive it still is.
     if let Some(stopping) = stack.catalog.server.begin_shutdown() {
         let _ = stopping.await;

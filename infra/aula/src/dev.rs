@@ -562,6 +562,7 @@ async fn start_gateway(
         )
         .env("AULA_GATEWAY_PORT", port.to_string())
         .env("AULA_GATEWAY_INTROSPECTION", "true")
+        .env("AULA_GATEWAY_LABORATORY", "true")
         .env("AULA_GATEWAY_LOG_FORMAT", "text")
         .env("AULA_IDENTITY_URL", format!("{identity_url}/graphql"))
         .env("AULA_IDENTITY_BASE_URL", identity_url)

@@ -217,6 +217,16 @@ async fn the_platform_starts_answers_and_stops_cleanly() {
         "{body}"
     );
 
+    // In development the gateway serves its query UI.
+    let ui = kit::server::http_client()
+        .get(format!("{gateway}/graphql"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("gateway answers");
+    assert_eq!(ui.status().as_u16(), 200);
+    assert!(ui.text().await.unwrap_or_default().contains("<html"));
+
     // The demo catalog, planned across learning and identity: staff see the draft too, and
     // each course's instructor comes from identity.
     let body = graphql(
