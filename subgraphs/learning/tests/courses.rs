@@ -458,3 +458,53 @@ async fn tenant_b_can_neither_read_nor_change_tenant_a_courses_modules_or_lesson
         vec!["Chapter"]
     );
 }
+
+#[tokio::test]
+async fn catalog_pages_are_stable_while_courses_are_being_added() {
+    let env = Env::start().await;
+    let tenant = TenantId::generate();
+    let admin = env.keys.user(tenant, &[Role::Admin]);
+    let mut originals = Vec::new();
+    for i in 0..5 {
+        originals.push(create(&env, &admin, &format!("Original {i}")).await);
+    }
+    const PAGE: &str = "query($after: String) { courses(first: 2, after: $after) {
+        edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }";
+    let mut seen: Vec<String> = Vec::new();
+    let mut added: Vec<String> = Vec::new();
+    let mut after: Option<String> = None;
+    let mut round = 0;
+    loop {
+        let body = env.gql(Some(&admin), PAGE, json!({ "after": after })).await;
+        let page = &body["data"]["courses"];
+        for edge in page["edges"].as_array().cloned().unwrap_or_default() {
+            seen.push(edge["node"]["id"].as_str().unwrap_or_default().to_owned());
+        }
+        // Between pages, others add courses concurrently.
+        if round == 0 {
+            let (a, b, c) = tokio::join!(
+                create(&env, &admin, "Added 0"),
+                create(&env, &admin, "Added 1"),
+                create(&env, &admin, "Added 2"),
+            );
+            added = vec![a, b, c];
+        }
+        round += 1;
+        assert!(round < 10, "pagination ends: {body}");
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    // Every course exactly once, the originals first and in creation order.
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 8, "no duplicates: {seen:?}");
+    assert_eq!(seen[..5], originals[..], "no skips, stable order");
+    let mut tail = seen[5..].to_vec();
+    tail.sort();
+    added.sort();
+    assert_eq!(tail, added, "the courses added meanwhile come after");
+}
