@@ -9,6 +9,7 @@ mod m0004_learning;
 mod m0005_learning_enrollments;
 mod m0006_learning_search;
 mod m0007_learning_quizzes;
+mod m0008_learning_cohorts;
 
 pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -19,5 +20,6 @@ pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m0005_learning_enrollments::Migration),
         Box::new(m0006_learning_search::Migration),
         Box::new(m0007_learning_quizzes::Migration),
+        Box::new(m0008_learning_cohorts::Migration),
     ]
 }

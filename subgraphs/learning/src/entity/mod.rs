@@ -1,9 +1,12 @@
 //! The `learning` schema's tables, one sea-orm entity each. Every table is tenant-owned and
 //! keyed `(tenant_id, id)`.
 
+pub mod cohort;
+pub mod cohort_member;
 pub mod course;
 pub mod enrollment;
 pub mod lesson;
+pub mod live_session;
 pub mod module;
 pub mod outbox;
 pub mod progress;

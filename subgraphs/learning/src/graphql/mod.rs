@@ -1,6 +1,7 @@
 //! Learning's GraphQL API: resolvers translate arguments into service calls and models into
 //! types; they decide nothing themselves.
 
+mod cohorts;
 mod enrollments;
 mod quizzes;
 mod types;
@@ -32,7 +33,11 @@ pub use enrollments::{Enrollment, EnrollmentSource, EnrollmentStatus, LessonProg
 
 /// Query root.
 #[derive(Debug, Default, MergedObject)]
-pub struct Query(CourseQuery, enrollments::EnrollmentQuery);
+pub struct Query(
+    CourseQuery,
+    enrollments::EnrollmentQuery,
+    cohorts::CohortQuery,
+);
 
 /// Mutation root.
 #[derive(Debug, Default, MergedObject)]
@@ -40,6 +45,7 @@ pub struct Mutation(
     CourseMutation,
     enrollments::EnrollmentMutation,
     quizzes::QuizMutation,
+    cohorts::CohortMutation,
 );
 
 /// Course queries.
