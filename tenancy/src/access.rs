@@ -85,6 +85,7 @@ mod tests {
             roles: vec!["partner".into()],
             scope: scope.into(),
             amr: vec![],
+            name: None,
         })
         .expect("valid claims")
     }

@@ -85,6 +85,10 @@ pub struct Claims {
     /// Authentication methods (`pwd`, `otp`, `sso`, `client_credentials`).
     #[serde(default)]
     pub amr: Vec<String>,
+    /// The user's display name when the token was issued (OpenID Connect's `name`), for what
+    /// keeps a name without asking identity (a certificate's holder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// Claims that verified but do not describe a usable principal.
@@ -109,6 +113,7 @@ pub struct TenantContext {
     client: Option<String>,
     roles: BTreeSet<Role>,
     scopes: BTreeSet<String>,
+    name: Option<String>,
 }
 
 impl TenantContext {
@@ -133,6 +138,7 @@ impl TenantContext {
             client,
             roles,
             scopes,
+            name: claims.name.clone().filter(|_| user.is_some()),
         })
     }
 
@@ -144,6 +150,7 @@ impl TenantContext {
             client: None,
             roles: roles.into_iter().collect(),
             scopes: BTreeSet::new(),
+            name: None,
         }
     }
 
@@ -155,6 +162,7 @@ impl TenantContext {
             client: None,
             roles: BTreeSet::new(),
             scopes: BTreeSet::new(),
+            name: None,
         }
     }
 
@@ -166,6 +174,11 @@ impl TenantContext {
     /// The signed-in user, if any.
     pub fn user_id(&self) -> Option<UserId> {
         self.user
+    }
+
+    /// The user's display name as their token carried it.
+    pub fn display_name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// The partner API client, if the caller is one.
@@ -210,6 +223,7 @@ mod tests {
             roles: roles.iter().map(|r| r.to_string()).collect(),
             scope: scope.into(),
             amr: vec![],
+            name: None,
         }
     }
 

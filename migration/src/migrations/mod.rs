@@ -10,6 +10,7 @@ mod m0005_learning_enrollments;
 mod m0006_learning_search;
 mod m0007_learning_quizzes;
 mod m0008_learning_cohorts;
+mod m0009_learning_certificates;
 
 pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -21,5 +22,6 @@ pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m0006_learning_search::Migration),
         Box::new(m0007_learning_quizzes::Migration),
         Box::new(m0008_learning_cohorts::Migration),
+        Box::new(m0009_learning_certificates::Migration),
     ]
 }

@@ -753,3 +753,18 @@ async fn the_audit_log_is_for_admins_of_its_own_tenant_and_exports_as_json_lines
         );
     }
 }
+
+#[tokio::test]
+async fn user_tokens_carry_the_display_name_and_nothing_secret() {
+    let env = Env::start().await;
+    let t = env.tenant("alpha").await;
+    let body = env.sign_in("alpha", &t.owner_email, PASSWORD).await;
+    let token = body["data"]["signIn"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"));
+    let payload = token.split('.').nth(1).expect("payload");
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64")).expect("json");
+    assert_eq!(claims["name"], "alpha owner", "{claims}");
+    assert!(claims.get("email").is_none(), "{claims}");
+}

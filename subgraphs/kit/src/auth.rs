@@ -220,6 +220,7 @@ pub fn claims(
         roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
         scope: String::new(),
         amr: Vec::new(),
+        name: None,
     }
 }
 
@@ -333,6 +334,7 @@ mod tests {
             roles: vec!["admin".into()],
             scope: String::new(),
             amr: vec!["pwd".into()],
+            name: None,
         }
     }
 

@@ -394,3 +394,88 @@ async fn tenant_b_reaches_none_of_tenant_a_enrollments() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn completing_a_course_issues_exactly_one_certificate_that_verifies_publicly() {
+    let env = Env::start().await;
+    let tenant = TenantId::generate();
+    let admin = env.keys.user(tenant, &[Role::Admin]);
+    // A student whose token carries their display name, as identity's do.
+    let id = tenancy::UserId::generate();
+    let mut claims = env
+        .keys
+        .claims(tenant, &id.to_string(), &[Role::Student], "");
+    claims.name = Some("Ada Lovelace".into());
+    let ada = TestUser {
+        tenant,
+        id,
+        token: env.keys.sign(&claims),
+    };
+    let (course, lessons) =
+        published(&env, &admin, "Analytical Engines", 0, &[("Only", true)]).await;
+    let body = env.gql(Some(&ada), ENROLL, json!({ "c": course })).await;
+    let enrollment = body["data"]["enroll"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let (a, b) = tokio::join!(
+        env.gql(Some(&ada), STEP, json!({ "l": lessons[0] })),
+        env.gql(Some(&ada), STEP, json!({ "l": lessons[0] })),
+    );
+    assert!(a["errors"].is_null() && b["errors"].is_null(), "{a} {b}");
+    assert_eq!(events(&env, "certificate.issued", &enrollment).await, 1);
+    let admin_db = env.db.admin().await;
+    let row = admin_db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n FROM learning.certificates WHERE enrollment_id = $1::uuid",
+            [enrollment.clone().into()],
+        ))
+        .await
+        .expect("query")
+        .expect("row");
+    assert_eq!(
+        row.try_get::<i64>("", "n").expect("n"),
+        1,
+        "exactly one certificate"
+    );
+
+    let body = env
+        .gql(Some(&ada), "query($id: ID!) { enrollment(id: $id) { certificate { code holderName courseTitle } } }", json!({ "id": enrollment }))
+        .await;
+    let certificate = &body["data"]["enrollment"]["certificate"];
+    assert_eq!(certificate["holderName"], "Ada Lovelace", "{body}");
+    assert_eq!(certificate["courseTitle"], "Analytical Engines");
+    let code = certificate["code"].as_str().expect("code").to_owned();
+
+    // Anyone on the academy's address verifies it; it shows nothing more.
+    const VERIFY: &str =
+        "query($c: String!) { verifyCertificate(code: $c) { holderName courseTitle issuedAt } }";
+    let body = env
+        .visit(tenant, VERIFY, json!({ "c": code.to_lowercase() }))
+        .await;
+    let verified = &body["data"]["verifyCertificate"];
+    assert_eq!(verified["holderName"], "Ada Lovelace", "{body}");
+    assert_eq!(verified["courseTitle"], "Analytical Engines");
+    assert!(verified["issuedAt"].is_string());
+    let body = env
+        .visit(tenant, VERIFY, json!({ "c": "0000-0000-0000-0000" }))
+        .await;
+    assert!(body["data"]["verifyCertificate"].is_null(), "{body}");
+    // Another academy's address does not know the code.
+    let body = env
+        .visit(TenantId::generate(), VERIFY, json!({ "c": code }))
+        .await;
+    assert!(body["data"]["verifyCertificate"].is_null(), "{body}");
+    // Another student does not see Ada's certificate through her enrollment.
+    let other = env.keys.user(tenant, &[Role::Student]);
+    let body = env
+        .gql(
+            Some(&other),
+            "query($id: ID!) { enrollment(id: $id) { certificate { code } } }",
+            json!({ "id": enrollment }),
+        )
+        .await;
+    assert!(body["data"]["enrollment"].is_null(), "{body}");
+}

@@ -53,11 +53,41 @@ pub fn access_token(
     scope: &str,
     amr: &[String],
 ) -> Result<(String, u64), IdentityError> {
+    signed(identity, tenant, sub, roles, scope, amr, None)
+}
+
+/// A user's access token, carrying their display name (`name`).
+fn user_token(
+    identity: &Identity,
+    user: &user::Model,
+    amr: &[String],
+) -> Result<(String, u64), IdentityError> {
+    signed(
+        identity,
+        TenantId::from_uuid(user.tenant_id),
+        &user.id.to_string(),
+        &roles_of(user),
+        "",
+        amr,
+        Some(&user.display_name),
+    )
+}
+
+fn signed(
+    identity: &Identity,
+    tenant: TenantId,
+    sub: &str,
+    roles: &[Role],
+    scope: &str,
+    amr: &[String],
+    name: Option<&str>,
+) -> Result<(String, u64), IdentityError> {
     let ttl = identity.settings.access_token_ttl_secs;
     let mut claims =
         kit::auth::claims(&identity.auth, tenant, sub, roles, Duration::from_secs(ttl));
     claims.scope = scope.to_owned();
     claims.amr = amr.to_vec();
+    claims.name = name.map(str::to_owned);
     let token = identity
         .keys
         .signer()
@@ -80,15 +110,7 @@ pub async fn start(
     let amr: Vec<String> = amr.iter().map(|s| (*s).to_owned()).collect();
     let family = Uuid::now_v7();
     let refresh = issue_refresh(identity, &**tx, &user, family, &amr).await?;
-    let tenant = TenantId::from_uuid(user.tenant_id);
-    let (access_token, expires_in) = access_token(
-        identity,
-        tenant,
-        &user.id.to_string(),
-        &roles_of(&user),
-        "",
-        &amr,
-    )?;
+    let (access_token, expires_in) = user_token(identity, &user, &amr)?;
     Ok(Session {
         access_token,
         expires_in,
@@ -172,14 +194,7 @@ pub async fn refresh(
         .exec(&*tx)
         .await?;
     let refresh = issue_refresh(identity, &*tx, &user, row.family_id, &row.amr).await?;
-    let (access_token, expires_in) = access_token(
-        identity,
-        tenant,
-        &user.id.to_string(),
-        &roles_of(&user),
-        "",
-        &row.amr,
-    )?;
+    let (access_token, expires_in) = user_token(identity, &user, &row.amr)?;
     tx.commit().await?;
     Ok(Session {
         access_token,

@@ -1,6 +1,7 @@
 //! The `learning` schema's tables, one sea-orm entity each. Every table is tenant-owned and
 //! keyed `(tenant_id, id)`.
 
+pub mod certificate;
 pub mod cohort;
 pub mod cohort_member;
 pub mod course;

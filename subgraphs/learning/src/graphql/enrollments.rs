@@ -12,8 +12,8 @@ use tenancy::UserId;
 use super::{Course, UserRef, parse_id};
 use crate::LearningError;
 use crate::entity::{enrollment, progress};
-use crate::service::courses;
 use crate::service::enrollments::{self, Step};
+use crate::service::{certificates, courses};
 
 /// Where an enrollment stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
@@ -103,6 +103,20 @@ impl Enrollment {
         self.0.completed_at.map(Into::into)
     }
 
+    /// The certificate, once completed.
+    async fn certificate(&self, ctx: &Context<'_>) -> Result<Option<Certificate>> {
+        let caller = caller(ctx)?;
+        Ok(certificates::of_enrollment(db(ctx), caller, &self.0)
+            .await
+            .gql()?
+            .map(|c| Certificate {
+                code: c.code,
+                holder_name: c.holder_name,
+                course_title: c.course_title,
+                issued_at: c.issued_at.into(),
+            }))
+    }
+
     /// Per-lesson progress.
     async fn progress(&self, ctx: &Context<'_>) -> Result<Vec<LessonProgress>> {
         let caller = caller(ctx)?;
@@ -140,6 +154,30 @@ impl LessonProgress {
     async fn video_position_secs(&self) -> i32 {
         self.0.video_position_secs
     }
+}
+
+/// A completed enrollment's certificate.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct Certificate {
+    /// The public verification code.
+    pub code: String,
+    /// The holder's name as issued.
+    pub holder_name: String,
+    /// The course's title as issued.
+    pub course_title: String,
+    /// Issued.
+    pub issued_at: DateTime<Utc>,
+}
+
+/// What anyone may learn about a certificate from its code.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct CertificateVerification {
+    /// The holder's name.
+    pub holder_name: String,
+    /// The course's title.
+    pub course_title: String,
+    /// Issued.
+    pub issued_at: DateTime<Utc>,
 }
 
 /// A progress step's outcome: the lesson's progress and the enrollment after it.
@@ -237,6 +275,24 @@ impl EnrollmentQuery {
             .await
             .gql()?;
         Ok(relay::connection(page, |e| e.id, Enrollment))
+    }
+
+    /// Verifies a certificate of this academy by its code (anyone, visitors included): only
+    /// the holder's name, the course title and the date; null for an unknown code.
+    async fn verify_certificate(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+    ) -> Result<Option<CertificateVerification>> {
+        let caller = kit::graphql::visitor(ctx)?;
+        Ok(certificates::verify(db(ctx), caller, &code)
+            .await
+            .gql()?
+            .map(|c| CertificateVerification {
+                holder_name: c.holder_name,
+                course_title: c.course_title,
+                issued_at: c.issued_at.into(),
+            }))
     }
 
     /// Federation: identity's `User`, extended with its enrollments.

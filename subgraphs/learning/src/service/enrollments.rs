@@ -493,7 +493,7 @@ pub async fn step(
         .await?
         .ok_or(LearningError::NotFound("lesson"))?;
     let enrollment = if step == Step::Complete && enrollment.status == Status::Active.as_str() {
-        complete_if_done(&tx, enrollment).await?
+        complete_if_done(&tx, enrollment, holder(ctx)).await?
     } else {
         enrollment
     };
@@ -520,6 +520,7 @@ pub(crate) async fn learning_enrollment(
 /// enrollment when it was the last required lesson.
 pub(crate) async fn complete_lesson_in(
     tx: &TenantTx,
+    ctx: &TenantContext,
     enrollment: enrollment::Model,
     lesson_id: Uuid,
 ) -> Result<enrollment::Model, LearningError> {
@@ -532,7 +533,7 @@ pub(crate) async fn complete_lesson_in(
     ))
     .await?;
     if enrollment.status == Status::Active.as_str() {
-        complete_if_done(tx, enrollment).await
+        complete_if_done(tx, enrollment, holder(ctx)).await
     } else {
         Ok(enrollment)
     }
@@ -543,6 +544,7 @@ pub(crate) async fn complete_lesson_in(
 async fn complete_if_done(
     tx: &TenantTx,
     enrollment: enrollment::Model,
+    holder: &str,
 ) -> Result<enrollment::Model, LearningError> {
     let required: Vec<Uuid> = lesson::Entity::find()
         .filter(lesson::Column::CourseId.eq(enrollment.course_id))
@@ -573,5 +575,11 @@ async fn complete_if_done(
     .update(&**tx)
     .await?;
     announce(&**tx, &completed, "enrollment.completed").await?;
+    super::certificates::issue(tx, &completed, holder).await?;
     Ok(completed)
+}
+
+/// The name a certificate shows for `ctx`'s user.
+fn holder(ctx: &TenantContext) -> &str {
+    ctx.display_name().unwrap_or("Student")
 }

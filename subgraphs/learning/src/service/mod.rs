@@ -1,6 +1,7 @@
 //! Learning's decisions: who may see and change what, input validation, and the tenant
 //! transactions that store it. Resolvers call these with the caller's context.
 
+pub mod certificates;
 pub mod cohorts;
 pub mod courses;
 pub mod enrollments;

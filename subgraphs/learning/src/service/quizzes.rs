@@ -329,7 +329,7 @@ pub async fn submit(
     .insert(&*tx)
     .await?;
     let enrollment = if passed {
-        enrollments::complete_lesson_in(&tx, enrollment, lesson.id).await?
+        enrollments::complete_lesson_in(&tx, ctx, enrollment, lesson.id).await?
     } else {
         enrollment
     };
