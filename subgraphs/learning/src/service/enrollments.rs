@@ -455,48 +455,40 @@ pub async fn step(
             "pass this lesson's quiz to complete it",
         ));
     }
-    let (completed, position) = match step {
-        Step::Start => ("NULL", "0"),
-        Step::Position(_) => ("NULL", "$4"),
-        Step::Complete => ("now()", "0"),
-    };
-    let update = match step {
-        Step::Start => "updated_at = now()",
-        Step::Position(_) => {
-            "video_position_secs = EXCLUDED.video_position_secs, updated_at = now()"
+    let enrollment = match step {
+        Step::Complete => complete_lesson_in(&tx, ctx, enrollment, lesson_id).await?,
+        Step::Start | Step::Position(_) => {
+            // Opening keeps an earlier position; a position replaces it.
+            let (position, update) = match step {
+                Step::Position(secs) => {
+                    (secs, "video_position_secs = EXCLUDED.video_position_secs,")
+                }
+                _ => (0, ""),
+            };
+            tx.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                format!(
+                    "INSERT INTO learning.lesson_progress \
+                       (tenant_id, enrollment_id, lesson_id, video_position_secs) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (tenant_id, enrollment_id, lesson_id) \
+                     DO UPDATE SET {update} updated_at = now()"
+                ),
+                [
+                    enrollment.tenant_id.into(),
+                    enrollment.id.into(),
+                    lesson_id.into(),
+                    position.into(),
+                ],
+            ))
+            .await?;
+            enrollment
         }
-        Step::Complete => {
-            "completed_at = COALESCE(lesson_progress.completed_at, now()), updated_at = now()"
-        }
     };
-    let mut values: Vec<sea_orm::Value> = vec![
-        ctx.tenant().as_uuid().into(),
-        enrollment.id.into(),
-        lesson_id.into(),
-    ];
-    if let Step::Position(secs) = step {
-        values.push(secs.into());
-    }
-    tx.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        format!(
-            "INSERT INTO learning.lesson_progress \
-               (tenant_id, enrollment_id, lesson_id, completed_at, video_position_secs) \
-             VALUES ($1, $2, $3, {completed}, {position}) \
-             ON CONFLICT (tenant_id, enrollment_id, lesson_id) DO UPDATE SET {update}"
-        ),
-        values,
-    ))
-    .await?;
     let row = progress::Entity::find_by_id((ctx.tenant().as_uuid(), enrollment.id, lesson_id))
         .one(&*tx)
         .await?
         .ok_or(LearningError::NotFound("lesson"))?;
-    let enrollment = if step == Step::Complete && enrollment.status == Status::Active.as_str() {
-        complete_if_done(&tx, enrollment, holder(ctx)).await?
-    } else {
-        enrollment
-    };
     tx.commit().await?;
     Ok((row, enrollment))
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 use tenancy::{TenantContext, TenantTx};
 use uuid::Uuid;
 
-use super::{AUTHOR, courses, enrollments, structure, validate};
+use super::{AUTHOR, courses, enrollments, validate};
 use crate::LearningError;
 use crate::entity::{enrollment, lesson, quiz_attempt, quiz_question};
 
@@ -344,11 +344,6 @@ pub async fn submit(
 /// Whether `ctx` may see a quiz's correct answers: its course's staff.
 pub fn sees_answers(ctx: &TenantContext) -> bool {
     super::is_staff(ctx)
-}
-
-/// Whether `ctx` may read `lesson`'s questions (as its content).
-pub fn may_read(ctx: &TenantContext, lesson: &lesson::Model, enrolled: bool) -> bool {
-    structure::may_read_content(ctx, lesson, enrolled)
 }
 
 #[cfg(test)]

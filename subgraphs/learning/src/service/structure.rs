@@ -5,7 +5,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, Statement, Unchanged,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, Unchanged,
 };
 use tenancy::{TenantContext, TenantTx};
 use uuid::Uuid;
@@ -157,12 +157,8 @@ pub async fn add_module(
     courses::for_change(&tx, ctx, course_id).await?;
     let count = module::Entity::find()
         .filter(module::Column::CourseId.eq(course_id))
-        .select_only()
-        .column(module::Column::Id)
-        .into_tuple::<Uuid>()
-        .all(&*tx)
-        .await?
-        .len();
+        .count(&*tx)
+        .await?;
     let now = chrono::Utc::now();
     let created = module::ActiveModel {
         tenant_id: Set(ctx.tenant().as_uuid()),
@@ -179,7 +175,7 @@ pub async fn add_module(
     Ok(created)
 }
 
-fn position(count: usize) -> Result<i32, LearningError> {
+fn position(count: u64) -> Result<i32, LearningError> {
     i32::try_from(count)
         .ok()
         .filter(|p| *p < 1000)
@@ -326,12 +322,9 @@ pub async fn add_lesson(
     let duration = validate::duration(new.duration_minutes.unwrap_or(0))?;
     let tx = TenantTx::begin(db, ctx).await?;
     let (course, module) = module_for_change(&tx, ctx, module_id).await?;
-    let count: Vec<Uuid> = lesson::Entity::find()
+    let count = lesson::Entity::find()
         .filter(lesson::Column::ModuleId.eq(module_id))
-        .select_only()
-        .column(lesson::Column::Id)
-        .into_tuple()
-        .all(&*tx)
+        .count(&*tx)
         .await?;
     let now = chrono::Utc::now();
     let created = lesson::ActiveModel {
@@ -339,7 +332,7 @@ pub async fn add_lesson(
         id: Set(Uuid::now_v7()),
         course_id: Set(course.id),
         module_id: Set(module.id),
-        position: Set(position(count.len())?),
+        position: Set(position(count)?),
         title: Set(title),
         kind: Set(kind),
         body: Set(body),
