@@ -323,10 +323,10 @@ async fn demo_sign_in(identity_url: &str) -> Result<String, String> {
         .ok_or_else(|| format!("demo sign-in failed: {resp}"))
 }
 
-/// The development encryption key identity seals secrets with, kept beside the data.
-fn encryption_key(dir: &Path) -> Result<String, String> {
-    let path = dir.join("dev-encryption-key");
-    if let Ok(key) = std::fs::read_to_string(&path) {
+/// A development secret kept in the file `path` (generated on first use): identity's
+/// encryption key, the local S3 server's secret.
+fn dev_secret(path: &Path) -> Result<String, String> {
+    if let Ok(key) = std::fs::read_to_string(path) {
         return Ok(key.trim().to_owned());
     }
     let key = identity::crypto::Sealer::generate_key();
@@ -414,10 +414,27 @@ async fn run_with_database(
             url
         }
     };
+    // Course media: an S3-compatible server in this process, over files in the data folder.
+    let s3_secret = dev_secret(&dir.join("dev-s3-secret"))?;
+    let s3_port = port_or_free(
+        std::env::var("AULA_DEV_PORT")
+            .ok()
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or(4000)
+            + 9,
+    )?;
+    let s3 = local::S3Server::start(&dir.join("s3"), DEV_BUCKET, s3_port, DEV_S3_KEY, &s3_secret)
+        .await
+        .map_err(|e| format!("local S3 server: {e}"))?;
+    say!(
+        "aula: S3-compatible media storage is running on {} (files in {})",
+        s3.endpoint(),
+        dir.join("s3").display()
+    );
     prepare_database(admin_url).await?;
     let identity_db = migration::url::for_role(admin_url, roles::IDENTITY, DATABASE)?;
     seed_demo(&identity_db).await?;
-    let encryption_key = encryption_key(dir)?;
+    let encryption_key = dev_secret(&dir.join("dev-encryption-key"))?;
 
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut running: Vec<Running> = Vec::new();
@@ -463,6 +480,14 @@ async fn run_with_database(
                 "AULA_AUTH__JWKS_URL",
                 format!("{identity_url}/.well-known/jwks.json"),
             );
+        }
+        if name == learning::NAME {
+            command
+                .env("AULA_STORAGE__ENDPOINT", s3.endpoint())
+                .env("AULA_STORAGE__BUCKET", DEV_BUCKET)
+                .env("AULA_STORAGE__ACCESS_KEY_ID", DEV_S3_KEY)
+                .env("AULA_STORAGE__SECRET_ACCESS_KEY", &s3_secret)
+                .env("AULA_STORAGE__FORCE_PATH_STYLE", "true");
         }
         let spawned = command.stdin(Stdio::null()).kill_on_drop(true).spawn();
         match spawned {
@@ -533,12 +558,18 @@ async fn run_with_database(
         outcome = wait_for_stop(&mut running).await;
     }
     stop_all(&mut running).await;
+    s3.stop().await;
     if let Some(mut r) = redis_server.take() {
         r.stop();
         say!("aula: Redis stopped");
     }
     outcome
 }
+
+/// The bucket and access key of the launcher's S3-compatible server (its secret is generated
+/// once and kept in the data folder).
+const DEV_BUCKET: &str = "aula-media";
+const DEV_S3_KEY: &str = "aula-dev";
 
 /// The domain academies are served under locally (`<slug>.aula.localhost` reaches 127.0.0.1).
 const PLATFORM_DOMAIN: &str = "aula.localhost";

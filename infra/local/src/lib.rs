@@ -1,17 +1,19 @@
 //! Local PostgreSQL and Redis servers started from the machine's own binaries (installed with
-//! apt when missing and allowed), listening on loopback only, and supergraph composition with
-//! the machine's Node.js. Used by the `aula` launcher for a newcomer's platform and by the test
+//! apt when missing and allowed) and an in-process S3-compatible server, all on loopback only,
+//! and supergraph composition with the machine's Node.js. Used by the `aula` launcher for a newcomer's platform and by the test
 //! harness when no server is already running.
 
 pub mod compose;
 mod install;
 mod postgres;
 mod redis;
+mod s3;
 mod util;
 
 pub use install::{Install, ensure_installed};
 pub use postgres::PostgresCluster;
 pub use redis::{RedisServer, ping as redis_ping};
+pub use s3::S3Server;
 pub use util::{free_port, is_root, wait_for_port};
 
 /// Why a local server could not be provided.

@@ -11,6 +11,7 @@ mod m0006_learning_search;
 mod m0007_learning_quizzes;
 mod m0008_learning_cohorts;
 mod m0009_learning_certificates;
+mod m0010_learning_media;
 
 pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -23,5 +24,6 @@ pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m0007_learning_quizzes::Migration),
         Box::new(m0008_learning_cohorts::Migration),
         Box::new(m0009_learning_certificates::Migration),
+        Box::new(m0010_learning_media::Migration),
     ]
 }

@@ -51,6 +51,8 @@ pub struct Config {
     pub redis_url: Option<Secret>,
     /// Access-token verification.
     pub auth: AuthConfig,
+    /// Object storage (`[storage]`), for subgraphs that keep files.
+    pub storage: Option<crate::storage::StorageConfig>,
     /// Request limits.
     pub limits: LimitsConfig,
     /// Logs and traces.
@@ -160,6 +162,7 @@ impl Default for Config {
                 jwks_url: None,
                 jwks: None,
             },
+            storage: None,
             limits: LimitsConfig {
                 max_body_bytes: 256 * 1024,
                 max_depth: 12,

@@ -1,5 +1,5 @@
 //! The bootstrap every Aula subgraph is built on: configuration, telemetry, token verification,
-//! error codes, Relay pagination, health and metrics endpoints, limits and graceful shutdown.
+//! error codes, Relay pagination, object storage, health and metrics endpoints, limits and graceful shutdown.
 //!
 //! A subgraph crate provides its [`Parts`] (an async-graphql `SchemaBuilder` of its query,
 //! mutation and subscription roots, plus any HTTP routes of its own) and hands a builder of them
@@ -12,6 +12,7 @@ pub mod graphql;
 pub mod relay;
 pub mod revocation;
 pub mod server;
+pub mod storage;
 pub mod telemetry;
 
 pub use config::{Config, Secret};

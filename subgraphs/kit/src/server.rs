@@ -26,6 +26,7 @@ use crate::auth::{REFUSED, Verifier};
 use crate::config::{Config, DatabaseConfig};
 use crate::error::{Code, DomainError};
 use crate::graphql::{Caller, ClientInfo, finish};
+use crate::storage::Storage;
 use crate::telemetry;
 use tenancy::{TenantContext, TenantId};
 
@@ -39,6 +40,8 @@ pub struct Deps {
     pub redis: Option<ConnectionManager>,
     /// Access-token verification.
     pub verifier: Arc<Verifier>,
+    /// Object storage, when configured (readiness checks it).
+    pub storage: Option<Arc<Storage>>,
 }
 
 /// What a subgraph hands the kit: its schema and any HTTP routes of its own (merged beside
@@ -96,6 +99,11 @@ impl Deps {
                 .map(|u| connect_redis(u.expose()))
                 .transpose()?,
             verifier: Arc::new(Verifier::new(&config.auth)?),
+            storage: config
+                .storage
+                .as_ref()
+                .map(|c| Storage::new(c).map(Arc::new))
+                .transpose()?,
         })
     }
 }
@@ -389,11 +397,24 @@ async fn readyz<Q, M, S>(State(state): State<AppState<Q, M, S>>) -> Response {
             Ok(Ok(()))
         )),
     };
-    let ready = db_ok && redis_ok.unwrap_or(true);
+    let storage_ok = match &state.deps.storage {
+        None => None,
+        Some(storage) => {
+            let ping = tokio::time::timeout(timeout, storage.ping()).await;
+            if !matches!(ping, Ok(Ok(()))) {
+                tracing::warn!(service = state.name, result = ?ping, "readiness: storage check failed");
+            }
+            Some(matches!(ping, Ok(Ok(()))))
+        }
+    };
+    let ready = db_ok && redis_ok.unwrap_or(true) && storage_ok.unwrap_or(true);
     let word = |ok: bool| if ok { "ok" } else { "failing" };
     let mut checks = serde_json::json!({ "database": word(db_ok) });
     if let Some(ok) = redis_ok {
         checks["redis"] = word(ok).into();
+    }
+    if let Some(ok) = storage_ok {
+        checks["storage"] = word(ok).into();
     }
     let body = serde_json::json!({ "status": if ready { "ready" } else { "not ready" }, "checks": checks });
     let status = if ready {
@@ -517,6 +538,9 @@ pub enum RunError {
     /// Redis URL invalid.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// Object storage is misconfigured.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
     /// The subgraph could not set itself up.
     #[error("{0}")]
     Service(String),

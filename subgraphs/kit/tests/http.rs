@@ -98,6 +98,7 @@ async fn serve(db: sea_orm::DatabaseConnection, keys: &Keys, redis: Option<Strin
         db,
         redis: redis.map(|u| kit::server::connect_redis(&u).expect("redis url")),
         verifier: Arc::new(kit::auth::Verifier::new(&config.auth).expect("verifier")),
+        storage: None,
     };
     spawn(app("kit-test", schema(), deps, &config)).await
 }

@@ -1,6 +1,7 @@
 //! Learning's domain errors and their stable codes.
 
 use kit::relay::PageError;
+use kit::storage::StorageError;
 use kit::{Code, DomainError};
 use sea_orm::DbErr;
 use tenancy::AccessError;
@@ -36,6 +37,9 @@ pub enum LearningError {
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] DbErr),
+    /// Object storage failed, or a key outside the tenant's prefix was asked for.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 impl LearningError {
@@ -56,6 +60,8 @@ impl DomainError for LearningError {
             LearningError::Conflict { .. } => Code::Conflict,
             LearningError::Page(e) => e.code(),
             LearningError::Db(_) => Code::Internal,
+            LearningError::Storage(StorageError::Backend(_)) => Code::Unavailable,
+            LearningError::Storage(_) => Code::Internal,
         }
     }
 

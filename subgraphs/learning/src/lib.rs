@@ -27,10 +27,18 @@ pub fn schema() -> SchemaBuilder<graphql::Query, graphql::Mutation, EmptySubscri
     )
 }
 
-/// Builds learning for `kit::run`: its schema (the kit supplies the pool).
+/// Builds learning for `kit::run`: its schema with the object storage media live in (the kit
+/// supplies the pool).
 pub async fn build(
-    _deps: &mut Deps,
+    deps: &mut Deps,
     _config: &Config,
 ) -> Result<Parts<graphql::Query, graphql::Mutation, EmptySubscription>, RunError> {
-    Ok(Parts::from(schema()))
+    let storage = deps.storage.clone().ok_or_else(|| {
+        RunError::Service(
+            "learning keeps course media in object storage: configure [storage] \
+             (AULA_STORAGE__BUCKET, AULA_STORAGE__ENDPOINT, AULA_STORAGE__ACCESS_KEY_ID, …)"
+                .into(),
+        )
+    })?;
+    Ok(Parts::from(schema().data(storage)))
 }

@@ -40,6 +40,8 @@ pub struct Model {
     pub created_at: DateTimeWithTimeZone,
     /// Last changed.
     pub updated_at: DateTimeWithTimeZone,
+    /// The cover image (a ready `learning.media` row).
+    pub cover_media_id: Option<Uuid>,
 }
 
 /// No relations are navigated through sea-orm.

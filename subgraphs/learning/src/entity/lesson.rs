@@ -40,6 +40,8 @@ pub struct Model {
     pub created_at: DateTimeWithTimeZone,
     /// Last changed.
     pub updated_at: DateTimeWithTimeZone,
+    /// The lesson's video or file (a ready `learning.media` row).
+    pub media_id: Option<Uuid>,
 }
 
 /// No relations are navigated through sea-orm.

@@ -8,6 +8,7 @@ pub mod course;
 pub mod enrollment;
 pub mod lesson;
 pub mod live_session;
+pub mod media;
 pub mod module;
 pub mod outbox;
 pub mod progress;

@@ -3,6 +3,7 @@
 
 mod cohorts;
 mod enrollments;
+mod media;
 mod quizzes;
 mod types;
 
@@ -37,6 +38,7 @@ pub struct Query(
     CourseQuery,
     enrollments::EnrollmentQuery,
     cohorts::CohortQuery,
+    media::MediaQuery,
 );
 
 /// Mutation root.
@@ -46,6 +48,7 @@ pub struct Mutation(
     enrollments::EnrollmentMutation,
     quizzes::QuizMutation,
     cohorts::CohortMutation,
+    media::MediaMutation,
 );
 
 /// Course queries.

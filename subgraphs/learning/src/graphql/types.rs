@@ -8,7 +8,10 @@ use tenancy::TenantContext;
 
 use crate::entity::{course, lesson, module};
 use crate::service::courses::Status;
+use crate::service::media;
 use crate::service::structure::{self, Outline};
+
+use super::media::Media;
 
 /// Where a course is in its life cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
@@ -141,6 +144,15 @@ impl Course {
     /// Title.
     async fn title(&self) -> &str {
         &self.0.title
+    }
+
+    /// The cover image (anyone who sees the course may download it).
+    async fn cover(&self, ctx: &Context<'_>) -> Result<Option<Media>> {
+        let Some(id) = self.0.cover_media_id else {
+            return Ok(None);
+        };
+        let found = media::ready(db(ctx), visitor(ctx)?, id).await.gql()?;
+        Ok(found.map(|m| Media::new(m, true)))
     }
 
     /// One-paragraph summary.
@@ -331,6 +343,15 @@ impl Lesson {
     /// The text content (Markdown); null for those who may not read it yet.
     async fn body(&self) -> Option<&str> {
         self.readable.then_some(self.lesson.body.as_str())
+    }
+
+    /// Video and file lessons: the media, downloadable by those who may read the lesson.
+    async fn media(&self, ctx: &Context<'_>) -> Result<Option<Media>> {
+        let Some(id) = self.lesson.media_id else {
+            return Ok(None);
+        };
+        let found = media::ready(db(ctx), visitor(ctx)?, id).await.gql()?;
+        Ok(found.map(|m| Media::new(m, self.readable)))
     }
 
     /// Quiz lessons: the share of points needed to pass.

@@ -181,6 +181,7 @@ pub async fn create(
         published_at: Set(None),
         created_at: Set(now.into()),
         updated_at: Set(now.into()),
+        cover_media_id: Set(None),
     };
     let tx = TenantTx::begin(db, ctx).await?;
     let created = model.insert(&*tx).await.map_err(slug_taken)?;

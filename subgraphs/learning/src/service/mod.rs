@@ -5,6 +5,7 @@ pub mod certificates;
 pub mod cohorts;
 pub mod courses;
 pub mod enrollments;
+pub mod media;
 pub mod outbox;
 pub mod quizzes;
 pub mod search;

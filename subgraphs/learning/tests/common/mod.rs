@@ -1,13 +1,13 @@
 //! The learning service as its integration tests run it: built as `aula learning` builds it, on
-//! a fresh database, with tokens signed by test keys, plus helpers that create courses, modules
-//! and lessons over HTTP.
+//! a fresh database and its own S3-compatible server, with tokens signed by test keys, plus
+//! helpers that create courses, modules and lessons over HTTP.
 
 #![allow(
     dead_code,
     reason = "each test binary uses a different part of this module"
 )]
 
-pub use harness::{Keys, TestDb, TestServer, TestUser, gql, spawn_subgraph};
+pub use harness::{Keys, TestDb, TestS3, TestServer, TestUser, gql, spawn_built, subgraph_config};
 use serde_json::{Value, json};
 use tenancy::TenantId;
 
@@ -15,14 +15,23 @@ pub struct Env {
     pub db: TestDb,
     pub server: TestServer,
     pub keys: Keys,
+    pub s3: TestS3,
 }
 
 impl Env {
     pub async fn start() -> Env {
         let db = TestDb::new().await;
         let keys = Keys::new();
-        let server = spawn_subgraph("learning", "learning", learning::schema(), &db, &keys).await;
-        Env { db, server, keys }
+        let s3 = TestS3::start().await;
+        let mut config = subgraph_config("learning", &db, &keys);
+        config.storage = Some(s3.config());
+        let server = spawn_built("learning", &config, learning::build).await;
+        Env {
+            db,
+            server,
+            keys,
+            s3,
+        }
     }
 
     pub async fn gql(&self, user: Option<&TestUser>, query: &str, vars: Value) -> Value {
