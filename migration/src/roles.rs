@@ -39,7 +39,7 @@ pub const SERVICES: &[ServiceRole] = &[
     ServiceRole {
         name: LEARNING,
         schema: "learning",
-        platform_member: false,
+        platform_member: true,
     },
 ];
 

@@ -12,6 +12,7 @@ mod m0007_learning_quizzes;
 mod m0008_learning_cohorts;
 mod m0009_learning_certificates;
 mod m0010_learning_media;
+mod m0011_outbox_notify;
 
 pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -25,5 +26,6 @@ pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m0008_learning_cohorts::Migration),
         Box::new(m0009_learning_certificates::Migration),
         Box::new(m0010_learning_media::Migration),
+        Box::new(m0011_outbox_notify::Migration),
     ]
 }

@@ -1,5 +1,5 @@
 //! The bootstrap every Aula subgraph is built on: configuration, telemetry, token verification,
-//! error codes, Relay pagination, object storage, health and metrics endpoints, limits and graceful shutdown.
+//! error codes, Relay pagination, object storage, the outbox relay, health and metrics endpoints, limits and graceful shutdown.
 //!
 //! A subgraph crate provides its [`Parts`] (an async-graphql `SchemaBuilder` of its query,
 //! mutation and subscription roots, plus any HTTP routes of its own) and hands a builder of them
@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod graphql;
+pub mod outbox;
 pub mod relay;
 pub mod revocation;
 pub mod server;

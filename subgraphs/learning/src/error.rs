@@ -37,6 +37,9 @@ pub enum LearningError {
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] DbErr),
+    /// A backing service (named) cannot answer right now.
+    #[error("{0} is temporarily unavailable")]
+    Unavailable(&'static str),
     /// Object storage failed, or a key outside the tenant's prefix was asked for.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -60,6 +63,7 @@ impl DomainError for LearningError {
             LearningError::Conflict { .. } => Code::Conflict,
             LearningError::Page(e) => e.code(),
             LearningError::Db(_) => Code::Internal,
+            LearningError::Unavailable(_) => Code::Unavailable,
             LearningError::Storage(StorageError::Backend(_)) => Code::Unavailable,
             LearningError::Storage(_) => Code::Internal,
         }

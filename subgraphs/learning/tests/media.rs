@@ -387,6 +387,8 @@ async fn uploads_are_checked_before_anything_is_attached() {
         queued[0].contains(&format!("tenants/{tenant}/")),
         "{queued:?}"
     );
+    // The outbox relay deletes the replaced object from storage.
+    gone(&env, &queued[0]).await;
     let usage = env.gql(Some(&admin), USAGE, json!({})).await;
     assert_eq!(usage["data"]["storageUsage"]["files"], 1, "{usage}");
     assert_ne!(first, second);
@@ -396,7 +398,20 @@ async fn uploads_are_checked_before_anything_is_attached() {
     assert_eq!(body["data"]["removeMedia"], true, "{body}");
     let body = env.gql(Some(&admin), COVER, json!({ "id": course })).await;
     assert!(body["data"]["course"]["cover"].is_null(), "{body}");
-    assert_eq!(queued_deletions(&env).await.len(), 2);
+    let queued = queued_deletions(&env).await;
+    assert_eq!(queued.len(), 2, "{queued:?}");
+    gone(&env, &queued[1]).await;
+}
+
+/// Waits (at most 10 s) until storage no longer holds `key`.
+async fn gone(env: &Env, key: &str) {
+    for _ in 0..100 {
+        if !env.s3.keys().iter().any(|k| k == key) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{key} is still stored: {:?}", env.s3.keys());
 }
 
 /// Object keys whose deletion the outbox holds, read as the database admin.

@@ -94,7 +94,10 @@ impl CourseQuery {
         after: Option<String>,
     ) -> Result<Connection<String, Course>> {
         let caller = visitor(ctx)?;
-        let results = search::search(db(ctx), caller, &query, first, after.as_deref())
+        let engine = ctx
+            .data::<std::sync::Arc<search::Engine>>()
+            .map_or(&search::Engine::Postgres, |e| e.as_ref());
+        let results = search::search(db(ctx), engine, caller, &query, first, after.as_deref())
             .await
             .gql()?;
         let mut connection = Connection::new(after.is_some(), results.has_next);

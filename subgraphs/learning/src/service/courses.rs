@@ -185,6 +185,7 @@ pub async fn create(
     };
     let tx = TenantTx::begin(db, ctx).await?;
     let created = model.insert(&*tx).await.map_err(slug_taken)?;
+    changed(&tx, ctx, created.id).await?;
     tx.commit().await?;
     Ok(created)
 }
@@ -316,8 +317,21 @@ pub async fn update(
         ));
     }
     let updated = model.update(&*tx).await.map_err(slug_taken)?;
+    changed(&tx, ctx, id).await?;
     tx.commit().await?;
     Ok(updated)
+}
+
+/// Announces that course `id`'s searchable details changed (the search index follows).
+async fn changed(tx: &TenantTx, ctx: &TenantContext, id: Uuid) -> Result<(), LearningError> {
+    outbox::record(
+        &**tx,
+        ctx.tenant(),
+        "course.changed",
+        serde_json::json!({ "courseId": id }),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Publishes a course: it needs a title, at least one lesson and a price decision (0 for free).
@@ -425,6 +439,7 @@ pub async fn delete(
     course::Entity::delete_by_id((course.tenant_id, course.id))
         .exec(&*tx)
         .await?;
+    changed(&tx, ctx, course.id).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -1,8 +1,9 @@
-//! Catalog search with PostgreSQL full-text search: each course's weighted, language-aware
-//! document (`learning.courses.search`), matched by every word of the query as a prefix,
-//! ranked, and paged by `(rank, id)` so pages stay stable. The tenant transaction's row-level
-//! security confines results to the caller's academy; visitors and students find published
-//! courses only.
+//! Catalog search. The default engine is PostgreSQL full-text search: each course's weighted,
+//! language-aware document (`learning.courses.search`), matched by every word of the query as a
+//! prefix, ranked, and paged by `(rank, id)` so pages stay stable. The tenant transaction's
+//! row-level security confines results to the caller's academy; visitors and students find
+//! published courses only. The production engine is Meilisearch ([`super::meili`]), chosen by
+//! configuration, whose hits are loaded through the same tenant transaction.
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
@@ -13,6 +14,7 @@ use uuid::Uuid;
 
 use super::courses::Status;
 use super::is_staff;
+use super::meili::{Meili, MeiliError};
 use crate::LearningError;
 use crate::entity::course;
 
@@ -53,9 +55,19 @@ fn decode(cursor: &str) -> Result<(f32, Uuid), LearningError> {
     Ok((f32::from_bits(bits), id))
 }
 
+/// The engine that answers searches.
+#[derive(Clone, Debug)]
+pub enum Engine {
+    /// PostgreSQL full-text search.
+    Postgres,
+    /// A Meilisearch index kept in sync from the outbox.
+    Meilisearch(Meili),
+}
+
 /// Searches the caller's academy's catalog for `query`; `first` results after `after`.
 pub async fn search(
     db: &DatabaseConnection,
+    engine: &Engine,
     ctx: &TenantContext,
     query: &str,
     first: Option<i32>,
@@ -70,6 +82,68 @@ pub async fn search(
             "first must be between 1 and 50",
         ));
     }
+    match engine {
+        Engine::Postgres => postgres(db, ctx, words, first, after).await,
+        Engine::Meilisearch(meili) => meilisearch(db, meili, ctx, query, first, after).await,
+    }
+}
+
+/// Meilisearch pages by offset; its cursors are `m<offset>`.
+async fn meilisearch(
+    db: &DatabaseConnection,
+    meili: &Meili,
+    ctx: &TenantContext,
+    query: &str,
+    first: i32,
+    after: Option<&str>,
+) -> Result<Results, LearningError> {
+    let offset = match after {
+        None => 0,
+        Some(c) => c
+            .strip_prefix('m')
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| {
+                LearningError::invalid("after", "after is not a cursor of this search")
+            })?,
+    };
+    let first = first as usize;
+    let staff = is_staff(ctx);
+    let ids = meili
+        .search(ctx.tenant(), staff, query, offset, first + 1)
+        .await
+        .map_err(|e: MeiliError| {
+            tracing::warn!(error = %e, "catalog search failed");
+            LearningError::Unavailable("search")
+        })?;
+    let has_next = ids.len() > first;
+    let ids: Vec<Uuid> = ids.into_iter().take(first).collect();
+    let tx = TenantTx::begin(db, ctx).await?;
+    let mut models = course::Entity::find()
+        .filter(course::Column::Id.is_in(ids.clone()))
+        .all(&*tx)
+        .await?;
+    tx.commit().await?;
+    // Row-level security dropped anything of another academy; visibility drops drafts for
+    // non-staff even if the index lagged behind an unpublish.
+    models.retain(|m| staff || m.status == Status::Published.as_str());
+    let hits = ids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| {
+            let at = models.iter().position(|m| m.id == *id)?;
+            Some((models.swap_remove(at), format!("m{}", offset + i + 1)))
+        })
+        .collect();
+    Ok(Results { hits, has_next })
+}
+
+async fn postgres(
+    db: &DatabaseConnection,
+    ctx: &TenantContext,
+    words: String,
+    first: i32,
+    after: Option<&str>,
+) -> Result<Results, LearningError> {
     let after = after.map(decode).transpose()?;
     let published_only = !is_staff(ctx);
     let mut sql = String::from(
