@@ -101,14 +101,19 @@ impl Stack {
     }
 }
 
-/// Composes identity (and the catalog, when given) for their loopback addresses into
-/// `dir/supergraph.graphql`.
-pub fn write_supergraph(dir: &Path, identity: &Identity, catalog: Option<&Catalog>) {
-    let mut subgraphs = vec![Subgraph {
+/// Identity as a subgraph of a test supergraph.
+pub fn identity_subgraph(identity: &Identity) -> Subgraph {
+    Subgraph {
         name: "identity".into(),
         url: identity.server.at("/graphql"),
         sdl: kit::graphql::sdl(identity::schema()),
-    }];
+    }
+}
+
+/// Composes identity (and the catalog, when given) for their loopback addresses into
+/// `dir/supergraph.graphql`.
+pub fn write_supergraph(dir: &Path, identity: &Identity, catalog: Option<&Catalog>) {
+    let mut subgraphs = vec![identity_subgraph(identity)];
     if let Some(catalog) = catalog {
         subgraphs.push(Subgraph {
             name: "catalog".into(),
@@ -116,8 +121,13 @@ pub fn write_supergraph(dir: &Path, identity: &Identity, catalog: Option<&Catalo
             sdl: catalog::sdl(),
         });
     }
+    write_composed(dir, &subgraphs);
+}
+
+/// Composes `subgraphs` into `dir/supergraph.graphql`.
+pub fn write_composed(dir: &Path, subgraphs: &[Subgraph]) {
     let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose");
-    let supergraph = local::compose::supergraph(&tool, &subgraphs).expect("composition");
+    let supergraph = local::compose::supergraph(&tool, subgraphs).expect("composition");
     // Written whole and renamed, so the gateway's poll never sees half a file.
     let tmp = dir.join("supergraph.graphql.tmp");
     std::fs::write(&tmp, supergraph).expect("write supergraph");
@@ -129,7 +139,8 @@ pub fn write_supergraph(dir: &Path, identity: &Identity, catalog: Option<&Catalo
 pub struct Scratch(pub PathBuf);
 
 impl Scratch {
-    fn new() -> Self {
+    /// A new, empty folder.
+    pub fn new() -> Self {
         let dir = harness::state_dir().join(format!("gateway-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("scratch dir");
         Self(dir)
@@ -157,6 +168,11 @@ impl Gateway {
     /// Starts the binary in `dir` (holding `router.yaml` and `supergraph.graphql`) against
     /// `identity` and the test Redis, and waits until it is ready.
     pub async fn start(dir: &Path, identity: &Identity) -> Gateway {
+        Self::start_with_env(dir, identity, &[]).await
+    }
+
+    /// Like [`Gateway::start`], with extra environment variables (other subgraphs' URLs).
+    pub async fn start_with_env(dir: &Path, identity: &Identity, env: &[(&str, &str)]) -> Gateway {
         let port = local::free_port().expect("a free port");
         let log = dir.join(format!("gateway-{port}.log"));
         let out = std::fs::File::create(&log).expect("log file");
@@ -176,6 +192,7 @@ impl Gateway {
             .env("AULA_AUTH_ISSUER", &identity.identity.auth.issuer)
             .env("AULA_AUTH_AUDIENCE", &identity.identity.auth.audience)
             .env("AULA_REDIS_URL", harness::redis_url())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -110,6 +110,16 @@ impl CourseQuery {
         Ok(connection)
     }
 
+    /// A lesson by id, as the caller may see it (the page a student opens).
+    async fn lesson(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Lesson>> {
+        let id = parse_id("id", &id)?;
+        let caller = visitor(ctx)?;
+        Ok(structure::lesson(db(ctx), caller, id)
+            .await
+            .gql()?
+            .map(|(lesson, enrolled)| Lesson::new(lesson, caller, enrolled)))
+    }
+
     /// A course by id.
     async fn course(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Course>> {
         let caller = visitor(ctx)?;

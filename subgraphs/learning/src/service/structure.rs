@@ -104,6 +104,30 @@ pub async fn outline(
     Ok(outline)
 }
 
+/// Lesson `id` if `ctx` sees its course, with whether `ctx` is enrolled in that course.
+pub async fn lesson(
+    db: &DatabaseConnection,
+    ctx: &TenantContext,
+    id: Uuid,
+) -> Result<Option<(lesson::Model, bool)>, LearningError> {
+    let tx = TenantTx::begin(db, ctx).await?;
+    let Some(lesson) = lesson::Entity::find_by_id((ctx.tenant().as_uuid(), id))
+        .one(&*tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let course = course::Entity::find_by_id((ctx.tenant().as_uuid(), lesson.course_id))
+        .one(&*tx)
+        .await?;
+    if !course.is_some_and(|c| visible(ctx, &c)) {
+        return Ok(None);
+    }
+    let enrolled = super::enrollments::is_enrolled(&*tx, ctx, lesson.course_id).await?;
+    tx.commit().await?;
+    Ok(Some((lesson, enrolled)))
+}
+
 async fn load<C: ConnectionTrait>(conn: &C, course_id: Uuid) -> Result<Outline, LearningError> {
     let modules = module::Entity::find()
         .filter(module::Column::CourseId.eq(course_id))
