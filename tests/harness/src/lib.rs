@@ -1,13 +1,14 @@
 //! The test harness every Aula crate's integration tests use: real PostgreSQL (a fresh database
 //! per test, cloned from a migrated template), real Redis, servers on loopback ports, a real
-//! OpenID provider for single sign-on ([`oidc`]), an S3-compatible server ([`TestS3`]), and
-//! tenants, users and signed tokens.
+//! OpenID provider for single sign-on ([`oidc`]), an S3-compatible server ([`TestS3`]), a
+//! Meilisearch double recording what it is sent ([`meili`]), and tenants, users and signed tokens.
 //!
 //! It uses the servers already running on the machine when they answer (or the ones named by
 //! `AULA_TEST_DATABASE_URL` / `AULA_TEST_REDIS_URL`), otherwise it starts its own from the
 //! machine's binaries, shared by every test process of the run.
 
 mod db;
+pub mod meili;
 pub mod oidc;
 mod redis;
 mod s3;

@@ -20,11 +20,17 @@ pub struct Env {
 
 impl Env {
     pub async fn start() -> Env {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts learning after `adjust` has changed its configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut kit::Config)) -> Env {
         let db = TestDb::new().await;
         let keys = Keys::new();
         let s3 = TestS3::start().await;
         let mut config = subgraph_config("learning", &db, &keys);
         config.storage = Some(s3.config());
+        adjust(&mut config);
         let server = spawn_built("learning", &config, learning::build).await;
         Env {
             db,
