@@ -255,6 +255,25 @@ async fn input_is_validated_and_slugs_are_unique_per_tenant() {
             "{body}"
         );
     }
+    // Descriptions are Markdown; their HTML form carries no markup from the source.
+    let body = env
+        .gql(
+            Some(&admin),
+            "mutation($i: CreateCourseInput!) { createCourse(input: $i) { description descriptionHtml } }",
+            json!({ "i": { "title": "Topology", "description": "**Loops** <script>x()</script> [go](javascript:x())" } }),
+        )
+        .await;
+    let course = &body["data"]["createCourse"];
+    assert_eq!(
+        course["description"], "**Loops** <script>x()</script> [go](javascript:x())",
+        "{body}"
+    );
+    let html = course["descriptionHtml"].as_str().unwrap_or_default();
+    assert!(html.contains("<strong>Loops</strong>"), "{html}");
+    assert!(
+        !html.contains("<script") && !html.contains("javascript:"),
+        "{html}"
+    );
     let course = create(&env, &admin, "Geometry").await;
     let body = env
         .gql(

@@ -165,6 +165,12 @@ impl Course {
         &self.0.description
     }
 
+    /// The description rendered to HTML that is safe to insert into a page (raw HTML in the
+    /// source shown as text; only http, https, mailto and relative links).
+    async fn description_html(&self) -> String {
+        crate::service::markdown::to_safe_html(&self.0.description)
+    }
+
     /// Language tag.
     async fn language(&self) -> &str {
         &self.0.language
@@ -343,6 +349,12 @@ impl Lesson {
     /// The text content (Markdown); null for those who may not read it yet.
     async fn body(&self) -> Option<&str> {
         self.readable.then_some(self.lesson.body.as_str())
+    }
+
+    /// The text content as HTML that is safe to insert into a page; null like `body`.
+    async fn body_html(&self) -> Option<String> {
+        self.readable
+            .then(|| crate::service::markdown::to_safe_html(&self.lesson.body))
     }
 
     /// Video and file lessons: the media, downloadable by those who may read the lesson.

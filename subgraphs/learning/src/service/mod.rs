@@ -6,6 +6,7 @@ pub mod cohorts;
 pub mod courses;
 pub mod enrollments;
 pub mod events;
+pub mod markdown;
 pub mod media;
 pub mod meili;
 pub mod outbox;
