@@ -1,0 +1,108 @@
+//! Fixed-concurrency load: `concurrency` clients each run the operation back to back for a
+//! warm-up, then for the measured duration; latencies are kept whole (no sampling) and any
+//! error fails the run, so every printed figure comes from successful requests only.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A scenario's measured figures.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The scenario's name.
+    pub name: String,
+    /// Concurrent clients.
+    pub concurrency: usize,
+    /// Measured time.
+    pub elapsed: Duration,
+    /// Each successful operation's latency in microseconds, sorted.
+    pub latencies: Vec<u32>,
+}
+
+impl Report {
+    /// Operations per second.
+    pub fn throughput(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The `p`-th percentile latency in milliseconds.
+    pub fn percentile(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return 0.0;
+        }
+        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
+        f64::from(self.latencies[rank.clamp(1, self.latencies.len()) - 1]) / 1000.0
+    }
+
+    /// One line of figures.
+    #[allow(
+        clippy::print_stdout,
+        reason = "printing figures is this command's job"
+    )]
+    pub fn print(&self) {
+        println!(
+            "{:<28} c={:<3} {:>9.1} ops/s  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  ({} ops, 0 errors)",
+            self.name,
+            self.concurrency,
+            self.throughput(),
+            self.percentile(50.0),
+            self.percentile(90.0),
+            self.percentile(99.0),
+            self.latencies.len(),
+        );
+    }
+}
+
+/// Runs `op` from `concurrency` clients: `warmup` unmeasured, then `duration` measured. The
+/// first error stops the run and is returned.
+pub async fn run<F, Fut>(
+    name: &str,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+    op: F,
+) -> Result<Report, String>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    let op = Arc::new(op);
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let end = measure_from + duration;
+    let mut clients: Vec<tokio::task::JoinHandle<Result<Vec<u32>, String>>> =
+        Vec::with_capacity(concurrency);
+    for client in 0..concurrency {
+        let op = op.clone();
+        clients.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = client;
+            loop {
+                let began = Instant::now();
+                if began >= end {
+                    return Ok(latencies);
+                }
+                op(i).await?;
+                if began >= measure_from {
+                    let micros = began.elapsed().as_micros().min(u128::from(u32::MAX));
+                    latencies.push(micros as u32);
+                }
+                i += concurrency;
+            }
+        }));
+    }
+    let mut latencies = Vec::new();
+    for client in clients {
+        let mine: Vec<u32> = client
+            .await
+            .map_err(|e| format!("a client panicked: {e}"))??;
+        latencies.extend(mine);
+    }
+    latencies.sort_unstable();
+    Ok(Report {
+        name: name.to_owned(),
+        concurrency,
+        elapsed: duration,
+        latencies,
+    })
+}

@@ -1,0 +1,221 @@
+//! The SQL-only scenarios. `limit` runs the statements the catalog query ends up issuing (the
+//! first page of an academy's published courses, their enrollment counts, their instructors'
+//! names), each subgraph's in its own tenant transaction as the services run them. `rls` runs
+//! learning's part under row-level security against the same statements with an explicit
+//! `WHERE tenant_id = $1` on copies of the tables without RLS.
+
+use std::sync::Arc;
+
+use sea_orm::sqlx::postgres::{PgPool, PgPoolOptions};
+use sea_orm::sqlx::{self, Row};
+use uuid::Uuid;
+
+use crate::Options;
+use crate::load::{self, Report};
+use crate::seed::{self, Shape};
+
+const COURSES: &str = "SELECT id, slug, title, summary, price_cents, currency, instructor_ids \
+    FROM learning.courses WHERE status = 'published' ORDER BY id LIMIT 21";
+const COUNTS: &str = "SELECT course_id, count(*) AS n FROM learning.enrollments \
+    WHERE course_id = ANY($1) AND status IN ('active', 'completed') GROUP BY course_id";
+const USERS: &str = "SELECT id, display_name FROM identity.users WHERE id = ANY($1)";
+const SET_TENANT: &str =
+    "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', '', true)";
+
+const PLAIN_COURSES: &str = "SELECT id, slug, title, summary, price_cents, currency, instructor_ids \
+    FROM bench_plain.courses WHERE tenant_id = $1 AND status = 'published' ORDER BY id LIMIT 21";
+const PLAIN_COUNTS: &str = "SELECT course_id, count(*) AS n FROM bench_plain.enrollments \
+    WHERE tenant_id = $1 AND course_id = ANY($2) AND status IN ('active', 'completed') \
+    GROUP BY course_id";
+
+async fn pool(role: &str, size: u32) -> Result<PgPool, String> {
+    PgPoolOptions::new()
+        .max_connections(size)
+        .connect(&seed::role_url(role).await?)
+        .await
+        .map_err(|e| format!("connecting as {role}: {e} (run `bench seed` first)"))
+}
+
+fn err(e: sqlx::Error) -> String {
+    format!("query failed: {e}")
+}
+
+/// Learning's part of the page for `tenant`, under RLS: the course ids and instructor ids.
+async fn learning_part(db: &PgPool, tenant: Uuid) -> Result<Vec<Uuid>, String> {
+    let mut tx = db.begin().await.map_err(err)?;
+    sqlx::query(SET_TENANT)
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+    let rows = sqlx::query(COURSES)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(err)?;
+    if rows.is_empty() {
+        return Err(format!("tenant {tenant} has no published course"));
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.get("id")).collect();
+    let mut instructors: Vec<Uuid> = rows
+        .iter()
+        .flat_map(|r| r.get::<Vec<Uuid>, _>("instructor_ids"))
+        .collect();
+    sqlx::query(COUNTS)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(err)?;
+    tx.commit().await.map_err(err)?;
+    instructors.sort_unstable();
+    instructors.dedup();
+    Ok(instructors)
+}
+
+async fn identity_part(db: &PgPool, tenant: Uuid, users: &[Uuid]) -> Result<(), String> {
+    let mut tx = db.begin().await.map_err(err)?;
+    sqlx::query(SET_TENANT)
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+    let rows = sqlx::query(USERS)
+        .bind(users)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(err)?;
+    tx.commit().await.map_err(err)?;
+    if rows.len() != users.len() {
+        return Err(format!(
+            "{} of {} instructors found",
+            rows.len(),
+            users.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The tenant a request `i` is for: spread over every tenant.
+fn tenant_for(shape: &Shape, i: usize) -> Uuid {
+    let t = (i as u64).wrapping_mul(2_654_435_761) % shape.tenants;
+    seed::tenant_id(t)
+}
+
+/// Shape of the seeded database (read back, so a run measures what is there).
+async fn seeded(db: &PgPool) -> Result<Shape, String> {
+    let tenants: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM identity.tenant_directory WHERE name LIKE 'bench-%'",
+    )
+    .fetch_one(db)
+    .await
+    .map_err(err)?;
+    if tenants == 0 {
+        return Err("the benchmark database is empty: run `bench seed` first".into());
+    }
+    Ok(Shape {
+        tenants: tenants as u64,
+        courses: 0,
+        students: 0,
+        per_student: 0,
+    })
+}
+
+/// The catalog SQL straight into PostgreSQL.
+pub async fn limit(options: &Options) -> Result<Report, String> {
+    let size = options.concurrency as u32;
+    let learning = Arc::new(pool("aula_learning", size).await?);
+    let identity = Arc::new(pool("aula_identity", size).await?);
+    let admin = PgPool::connect(&seed::admin_url().await?)
+        .await
+        .map_err(err)?;
+    let shape = seeded(&admin).await?;
+    load::run(
+        "limit (catalog SQL)",
+        options.concurrency,
+        options.warmup,
+        options.duration,
+        move |i| {
+            let (learning, identity) = (learning.clone(), identity.clone());
+            let tenant = tenant_for(&shape, i);
+            async move {
+                let instructors = learning_part(&learning, tenant).await?;
+                identity_part(&identity, tenant, &instructors).await
+            }
+        },
+    )
+    .await
+}
+
+/// Learning's catalog SQL under RLS versus explicit tenant filters on copies without RLS.
+pub async fn rls(options: &Options) -> Result<(Report, Report), String> {
+    let admin = PgPool::connect(&seed::admin_url().await?)
+        .await
+        .map_err(err)?;
+    let shape = seeded(&admin).await?;
+    for statement in [
+        "DROP SCHEMA IF EXISTS bench_plain CASCADE",
+        "CREATE SCHEMA bench_plain",
+        "CREATE TABLE bench_plain.courses AS TABLE learning.courses",
+        "CREATE TABLE bench_plain.enrollments AS TABLE learning.enrollments",
+        "ALTER TABLE bench_plain.courses ADD PRIMARY KEY (tenant_id, id)",
+        "ALTER TABLE bench_plain.enrollments ADD PRIMARY KEY (tenant_id, id)",
+        "CREATE UNIQUE INDEX ON bench_plain.enrollments (tenant_id, course_id, student_id)",
+        "GRANT USAGE ON SCHEMA bench_plain TO aula_learning",
+        "GRANT SELECT ON ALL TABLES IN SCHEMA bench_plain TO aula_learning",
+        "ANALYZE bench_plain.courses",
+        "ANALYZE bench_plain.enrollments",
+    ] {
+        sqlx::query(statement).execute(&admin).await.map_err(err)?;
+    }
+    let size = options.concurrency as u32;
+    let learning = Arc::new(pool("aula_learning", size).await?);
+    let with_rls = {
+        let learning = learning.clone();
+        load::run(
+            "rls (tenant transaction)",
+            options.concurrency,
+            options.warmup,
+            options.duration,
+            move |i| {
+                let learning = learning.clone();
+                let tenant = tenant_for(&shape, i);
+                async move { learning_part(&learning, tenant).await.map(|_| ()) }
+            },
+        )
+        .await?
+    };
+    let explicit = load::run(
+        "explicit WHERE tenant_id",
+        options.concurrency,
+        options.warmup,
+        options.duration,
+        move |i| {
+            let learning = learning.clone();
+            let tenant = tenant_for(&shape, i);
+            async move {
+                let mut tx = learning.begin().await.map_err(err)?;
+                let rows = sqlx::query(PLAIN_COURSES)
+                    .bind(tenant)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                let ids: Vec<Uuid> = rows.iter().map(|r| r.get("id")).collect();
+                if ids.is_empty() {
+                    return Err(format!("tenant {tenant} has no published course"));
+                }
+                sqlx::query(PLAIN_COUNTS)
+                    .bind(tenant)
+                    .bind(&ids)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                tx.commit().await.map_err(err)
+            }
+        },
+    )
+    .await?;
+    sqlx::query("DROP SCHEMA bench_plain CASCADE")
+        .execute(&admin)
+        .await
+        .map_err(err)?;
+    Ok((with_rls, explicit))
+}
