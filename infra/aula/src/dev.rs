@@ -330,7 +330,7 @@ fn dev_secret(path: &Path) -> Result<String, String> {
         return Ok(key.trim().to_owned());
     }
     let key = identity::crypto::Sealer::generate_key();
-    std::fs::write(&path, &key).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::fs::write(path, &key).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(key)
 }
 
