@@ -56,12 +56,14 @@ async fn record(db: &DatabaseConnection, tenant: TenantId, topic: &str) {
     tx.commit().await.expect("commit");
 }
 
-async fn unpublished(admin: &DatabaseConnection) -> i64 {
+const UNPUBLISHED: &str = "SELECT count(*) AS n FROM learning.outbox WHERE published_at IS NULL";
+const SWEEPS: &str =
+    "SELECT count(*) AS n FROM platform.access_log WHERE actor = 'kit.outbox_test'";
+
+/// The count `sql` (`SELECT count(*) AS n …`) reads, as the database admin.
+async fn count(admin: &DatabaseConnection, sql: &str) -> i64 {
     admin
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT count(*) AS n FROM learning.outbox WHERE published_at IS NULL",
-        ))
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
         .await
         .expect("count")
         .expect("row")
@@ -96,7 +98,7 @@ async fn events_are_relayed_in_order_per_tenant_and_failures_hold_back_the_rest(
         "{err}"
     );
     assert_eq!(recorder.seen(), [(a, "a.one".to_owned())]);
-    assert_eq!(unpublished(&admin).await, 3);
+    assert_eq!(count(&admin, UNPUBLISHED).await, 3);
 
     // Once the handler accepts it, a sweep (the audited platform read) finds both tenants and
     // relays the rest in order.
@@ -111,18 +113,8 @@ async fn events_are_relayed_in_order_per_tenant_and_failures_hold_back_the_rest(
         .collect();
     assert_eq!(of_a, ["a.one", "a.two", "a.three"]);
     assert!(seen.contains(&(b, "b.one".to_owned())));
-    assert_eq!(unpublished(&admin).await, 0);
-    let audited: i64 = admin
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT count(*) AS n FROM platform.access_log WHERE actor = 'kit.outbox_test'",
-        ))
-        .await
-        .expect("count")
-        .expect("row")
-        .try_get("", "n")
-        .expect("n");
-    assert_eq!(audited, 1, "the sweep is recorded");
+    assert_eq!(count(&admin, UNPUBLISHED).await, 0);
+    assert_eq!(count(&admin, SWEEPS).await, 1, "the sweep is recorded");
 
     // Nothing is handed over twice.
     assert_eq!(relay.sweep().await.expect("sweep"), 0);
@@ -147,17 +139,7 @@ async fn a_running_relay_is_woken_by_the_insert() {
     let admin = db.admin().await;
     let mut swept = false;
     for _ in 0..100 {
-        let n: i64 = admin
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT count(*) AS n FROM platform.access_log WHERE actor = 'kit.outbox_test'",
-            ))
-            .await
-            .expect("count")
-            .expect("row")
-            .try_get("", "n")
-            .expect("n");
-        if n > 0 {
+        if count(&admin, SWEEPS).await > 0 {
             swept = true;
             break;
         }

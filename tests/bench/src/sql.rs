@@ -40,14 +40,23 @@ fn err(e: sqlx::Error) -> String {
     format!("query failed: {e}")
 }
 
-/// Learning's part of the page for `tenant`, under RLS: the course ids and instructor ids.
-async fn learning_part(db: &PgPool, tenant: Uuid) -> Result<Vec<Uuid>, String> {
+/// A transaction with `tenant` set, as `tenancy::TenantTx` opens it.
+async fn tenant_tx(
+    db: &PgPool,
+    tenant: Uuid,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, String> {
     let mut tx = db.begin().await.map_err(err)?;
     sqlx::query(SET_TENANT)
         .bind(tenant.to_string())
         .execute(&mut *tx)
         .await
         .map_err(err)?;
+    Ok(tx)
+}
+
+/// Learning's part of the page for `tenant`, under RLS: the course ids and instructor ids.
+async fn learning_part(db: &PgPool, tenant: Uuid) -> Result<Vec<Uuid>, String> {
+    let mut tx = tenant_tx(db, tenant).await?;
     let rows = sqlx::query(COURSES)
         .fetch_all(&mut *tx)
         .await
@@ -72,12 +81,7 @@ async fn learning_part(db: &PgPool, tenant: Uuid) -> Result<Vec<Uuid>, String> {
 }
 
 async fn identity_part(db: &PgPool, tenant: Uuid, users: &[Uuid]) -> Result<(), String> {
-    let mut tx = db.begin().await.map_err(err)?;
-    sqlx::query(SET_TENANT)
-        .bind(tenant.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
+    let mut tx = tenant_tx(db, tenant).await?;
     let rows = sqlx::query(USERS)
         .bind(users)
         .fetch_all(&mut *tx)
