@@ -14,6 +14,8 @@ use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_graphql::dataloader::DataLoader;
+use graphql::loaders::EnrollmentCounts;
 use kit::outbox::Relay;
 use kit::server::Deps;
 use kit::{Config, Parts, RunError};
@@ -76,5 +78,8 @@ pub async fn build(
         relay = relay.sweep_every(Duration::from_secs(secs.max(1)));
     }
     let relay = Arc::new(relay.spawn());
-    Ok(Parts::from(schema().data(storage).data(engine).data(relay)))
+    let counts = DataLoader::new(EnrollmentCounts(deps.db.clone()), tokio::spawn);
+    Ok(Parts::from(
+        schema().data(storage).data(engine).data(relay).data(counts),
+    ))
 }

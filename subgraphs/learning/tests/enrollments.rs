@@ -479,3 +479,52 @@ async fn completing_a_course_issues_exactly_one_certificate_that_verifies_public
         .await;
     assert!(body["data"]["enrollment"].is_null(), "{body}");
 }
+
+#[tokio::test]
+async fn catalog_pages_show_each_courses_enrollment_count_and_only_their_academys() {
+    let env = Env::start().await;
+    let (a, b) = (TenantId::generate(), TenantId::generate());
+    let admin = env.keys.user(a, &[Role::Admin]);
+    let (one, _) = published(&env, &admin, "One", 0, &[("L", true)]).await;
+    let (two, _) = published(&env, &admin, "Two", 0, &[("L", true)]).await;
+    published(&env, &admin, "Three", 0, &[("L", true)]).await;
+    let admin_b = env.keys.user(b, &[Role::Admin]);
+    let (theirs, _) = published(&env, &admin_b, "Theirs", 0, &[("L", true)]).await;
+    for (tenant, course, n) in [(a, &one, 2), (a, &two, 1), (b, &theirs, 3)] {
+        for _ in 0..n {
+            let student = env.keys.user(tenant, &[Role::Student]);
+            let body = env
+                .gql(Some(&student), ENROLL, json!({ "c": course }))
+                .await;
+            assert_eq!(body["data"]["enroll"]["status"], "ACTIVE", "{body}");
+        }
+    }
+    let page = "{ courses(first: 10) { edges { node { title enrollmentCount } } } }";
+    let body = env.visit(a, page, json!({})).await;
+    let counts: Vec<(String, i64)> = body["data"]["courses"]["edges"]
+        .as_array()
+        .map(|es| {
+            es.iter()
+                .map(|e| {
+                    let node = &e["node"];
+                    let title = node["title"].as_str().unwrap_or_default().to_owned();
+                    (title, node["enrollmentCount"].as_i64().unwrap_or(-1))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        counts,
+        [("One".into(), 2), ("Two".into(), 1), ("Three".into(), 0)],
+        "{body}"
+    );
+    // Another academy's guessed course id counts nothing here.
+    let body = env
+        .visit(
+            a,
+            "query($id: ID!) { course(id: $id) { enrollmentCount } }",
+            json!({ "id": theirs }),
+        )
+        .await;
+    assert!(body["data"]["course"].is_null(), "{body}");
+}

@@ -3,6 +3,7 @@
 
 mod cohorts;
 mod enrollments;
+pub mod loaders;
 mod media;
 mod quizzes;
 mod types;

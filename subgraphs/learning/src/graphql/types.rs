@@ -1,16 +1,18 @@
 //! Learning's GraphQL object types: what a course, module and lesson look like to each caller.
 
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use kit::ResultExt;
 use kit::graphql::{db, visitor};
-use tenancy::TenantContext;
+use tenancy::{TenantContext, TenantId};
 
 use crate::entity::{course, lesson, module};
 use crate::service::courses::Status;
 use crate::service::media;
 use crate::service::structure::{self, Outline};
 
+use super::loaders::EnrollmentCounts;
 use super::media::Media;
 
 /// Where a course is in its life cycle.
@@ -144,6 +146,17 @@ impl Course {
     /// Title.
     async fn title(&self) -> &str {
         &self.0.title
+    }
+
+    /// How many students learn in it (active or completed enrollments).
+    async fn enrollment_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        let loader = ctx.data::<DataLoader<EnrollmentCounts>>()?;
+        let key = (TenantId::from_uuid(self.0.tenant_id), self.0.id);
+        Ok(loader
+            .load_one(key)
+            .await
+            .map_err(|e| kit::error::to_graphql(e.as_ref()))?
+            .unwrap_or(0))
     }
 
     /// The cover image (anyone who sees the course may download it).

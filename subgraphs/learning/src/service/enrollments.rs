@@ -10,7 +10,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
     PaginatorTrait, QueryFilter, QuerySelect, Set, Statement, Unchanged,
 };
-use tenancy::{Access, Role, TenantContext, TenantTx, UserId};
+use tenancy::{Access, Role, TenantContext, TenantId, TenantTx, UserId};
 use uuid::Uuid;
 
 use super::courses::{Status as CourseStatus, visible};
@@ -60,6 +60,29 @@ pub fn may_see(ctx: &TenantContext, enrollment: &enrollment::Model) -> bool {
 /// Whether `status` lets its student into the lessons.
 fn learning(status: &str) -> bool {
     status == Status::Active.as_str() || status == Status::Completed.as_str()
+}
+
+/// How many students learn (active or completed) in each of `course_ids` of `tenant`, in one
+/// query; courses without any are absent. The counts are public: a catalog shows them.
+pub async fn counts(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    course_ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, i64>, LearningError> {
+    let tx = TenantTx::begin(db, &TenantContext::anonymous(tenant)).await?;
+    let rows = tx
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT course_id, count(*) AS n FROM learning.enrollments
+             WHERE course_id = ANY($1) AND status IN ('active', 'completed')
+             GROUP BY course_id",
+            [course_ids.to_vec().into()],
+        ))
+        .await?;
+    tx.commit().await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "course_id")?, r.try_get("", "n")?)))
+        .collect()
 }
 
 /// Whether `ctx`'s user holds an active or completed enrollment in `course_id` (checked
