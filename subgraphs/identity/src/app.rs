@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::EmptySubscription;
+use async_graphql::dataloader::DataLoader;
 use kit::auth::Verifier;
 use kit::config::AuthConfig;
 use kit::server::Deps;
@@ -13,6 +14,7 @@ use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 
 use crate::crypto::Sealer;
+use crate::graphql::loaders::UsersById;
 use crate::graphql::{Mutation, Query};
 use crate::keys::{KeyRing, RELOAD_INTERVAL};
 use crate::settings::Settings;
@@ -104,7 +106,10 @@ pub async fn start(deps: &mut Deps, config: &Config) -> Result<Arc<Identity>, Ru
 /// The schema (with the state) and identity's HTTP routes.
 pub fn parts(identity: Arc<Identity>) -> Parts<Query, Mutation, EmptySubscription> {
     Parts {
-        schema: crate::schema().data(identity.clone()),
+        schema: crate::schema().data(identity.clone()).data(DataLoader::new(
+            UsersById(identity.db.clone()),
+            tokio::spawn,
+        )),
         routes: crate::http::routes(identity),
     }
 }

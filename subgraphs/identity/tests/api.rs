@@ -263,6 +263,14 @@ async fn tenant_b_cannot_reach_tenant_a_by_any_route() {
     let reps = json!([{ "__typename": "User", "id": a_user }, { "__typename": "Tenant", "id": w.a.to_string() }]);
     let body = gql(w.server(), Some(&b), entities, json!({ "r": reps })).await;
     assert_eq!(body["data"]["_entities"], json!([null, null]), "{body}");
+    // Many references load in one batch: B's own user resolves, A's stays unseen.
+    let batch = json!([{ "__typename": "User", "id": w.b_owner.to_string() }, { "__typename": "User", "id": a_user }]);
+    let body = gql(w.server(), Some(&b), entities, json!({ "r": batch })).await;
+    assert_eq!(
+        body["data"]["_entities"],
+        json!([{ "id": w.b_owner.to_string() }, null]),
+        "{body}"
+    );
     let body = gql(
         w.server(),
         Some(&w.a_owner()),

@@ -4,11 +4,13 @@
 mod account;
 mod auth;
 mod invitations;
+pub mod loaders;
 mod platform;
 mod sso;
 mod types;
 
 use async_graphql::connection::Connection;
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, InputObject, MergedObject, Object, Result};
 use chrono::{DateTime, Utc};
 use kit::ResultExt;
@@ -196,7 +198,17 @@ impl Query {
     /// Federation: resolves a `User` reference from another subgraph (same tenant only).
     #[graphql(entity)]
     async fn find_user_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
-        self.user(ctx, id).await
+        let caller = caller(ctx)?;
+        if caller.is_anonymous() {
+            return Err(IdentityError::from(tenancy::AccessError::Unauthenticated)).gql();
+        }
+        let id = parse_id("id", &id)?;
+        let loader = ctx.data::<DataLoader<loaders::UsersById>>()?;
+        Ok(loader
+            .load_one((caller.tenant(), id))
+            .await
+            .map_err(|e| kit::error::to_graphql(e.as_ref()))?
+            .map(|m| User::new(m, caller)))
     }
 
     /// Federation: resolves a `Tenant` reference (the caller's own tenant only).

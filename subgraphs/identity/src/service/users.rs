@@ -4,7 +4,7 @@ use kit::relay::{self, Page, Window};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
 };
-use tenancy::{Access, Role, TenantContext, TenantTx};
+use tenancy::{Access, Role, TenantContext, TenantId, TenantTx};
 use uuid::Uuid;
 
 use crate::IdentityError;
@@ -42,6 +42,22 @@ pub async fn get(
     let found = user::Entity::find()
         .filter(user::Column::Id.eq(id))
         .one(&*tx)
+        .await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+/// The users of `tenant` with `ids`, in one query (federation resolves many references at
+/// once); the caller has already been checked.
+pub async fn by_ids(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    ids: &[Uuid],
+) -> Result<Vec<user::Model>, IdentityError> {
+    let tx = TenantTx::begin(db, &TenantContext::anonymous(tenant)).await?;
+    let found = user::Entity::find()
+        .filter(user::Column::Id.is_in(ids.iter().copied()))
+        .all(&*tx)
         .await?;
     tx.commit().await?;
     Ok(found)
