@@ -123,6 +123,18 @@ pub fn db<'a>(ctx: &Context<'a>) -> &'a DatabaseConnection {
     ctx.data_unchecked::<DatabaseConnection>()
 }
 
+/// A DataLoader batch's `(tenant, id)` keys grouped by tenant: keys of one batch may come from
+/// several requests, and each tenant's ids are loaded in that tenant's own transaction.
+pub fn by_tenant(
+    keys: &[(tenancy::TenantId, uuid::Uuid)],
+) -> std::collections::HashMap<tenancy::TenantId, Vec<uuid::Uuid>> {
+    let mut grouped: std::collections::HashMap<_, Vec<_>> = std::collections::HashMap::new();
+    for (tenant, id) in keys {
+        grouped.entry(*tenant).or_default().push(*id);
+    }
+    grouped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,12 +26,8 @@ impl Loader<(TenantId, Uuid)> for UsersById {
         &self,
         keys: &[(TenantId, Uuid)],
     ) -> Result<HashMap<(TenantId, Uuid), user::Model>, Self::Error> {
-        let mut by_tenant: HashMap<TenantId, Vec<Uuid>> = HashMap::new();
-        for (tenant, id) in keys {
-            by_tenant.entry(*tenant).or_default().push(*id);
-        }
         let mut found = HashMap::with_capacity(keys.len());
-        for (tenant, ids) in by_tenant {
+        for (tenant, ids) in kit::graphql::by_tenant(keys) {
             let rows = users::by_ids(&self.0, tenant, &ids)
                 .await
                 .map_err(Arc::new)?;

@@ -24,14 +24,8 @@ impl Loader<(TenantId, Uuid)> for EnrollmentCounts {
         &self,
         keys: &[(TenantId, Uuid)],
     ) -> Result<HashMap<(TenantId, Uuid), i64>, Self::Error> {
-        // Keys of one batch may come from several requests, so from several tenants: one
-        // tenant transaction each.
-        let mut by_tenant: HashMap<TenantId, Vec<Uuid>> = HashMap::new();
-        for (tenant, course) in keys {
-            by_tenant.entry(*tenant).or_default().push(*course);
-        }
         let mut found = HashMap::with_capacity(keys.len());
-        for (tenant, courses) in by_tenant {
+        for (tenant, courses) in kit::graphql::by_tenant(keys) {
             let counts = enrollments::counts(&self.0, tenant, &courses)
                 .await
                 .map_err(Arc::new)?;
