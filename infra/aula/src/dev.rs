@@ -416,13 +416,11 @@ async fn run_with_database(
     };
     // Course media: an S3-compatible server in this process, over files in the data folder.
     let s3_secret = dev_secret(&dir.join("dev-s3-secret"))?;
-    let s3_port = port_or_free(
-        std::env::var("AULA_DEV_PORT")
-            .ok()
-            .and_then(|p| p.parse::<u16>().ok())
-            .unwrap_or(4000)
-            + 9,
-    )?;
+    let base_port: u16 = std::env::var("AULA_DEV_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(4000);
+    let s3_port = port_or_free(base_port + 9)?;
     let s3 = local::S3Server::start(&dir.join("s3"), DEV_BUCKET, s3_port, DEV_S3_KEY, &s3_secret)
         .await
         .map_err(|e| format!("local S3 server: {e}"))?;
@@ -438,10 +436,6 @@ async fn run_with_database(
 
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut running: Vec<Running> = Vec::new();
-    let base_port: u16 = std::env::var("AULA_DEV_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(4000);
     let learning_db = migration::url::for_role(admin_url, roles::LEARNING, DATABASE)?;
     seed_demo_courses(&learning_db).await?;
     let services = [

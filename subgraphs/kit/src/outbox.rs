@@ -23,7 +23,7 @@ use uuid::Uuid;
 pub struct OutboxEvent {
     /// The tenant it belongs to.
     pub tenant: TenantId,
-    /// Its id (UUIDv7, so ids order events).
+    /// Its id (events are handed over by `created_at`, then id).
     pub id: Uuid,
     /// What happened, e.g. `course.published`.
     pub topic: String,
@@ -196,7 +196,7 @@ impl Relay {
                     DbBackend::Postgres,
                     format!(
                         "SELECT id, topic, payload, created_at FROM {}.outbox
-                         WHERE published_at IS NULL ORDER BY id LIMIT $1
+                         WHERE published_at IS NULL ORDER BY created_at, id LIMIT $1
                          FOR UPDATE SKIP LOCKED",
                         self.schema
                     ),

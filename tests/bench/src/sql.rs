@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::Options;
 use crate::load::{self, Report};
-use crate::seed::{self, Shape};
+use crate::seed;
 
 const COURSES: &str = "SELECT id, slug, title, summary, price_cents, currency, instructor_ids \
     FROM learning.courses WHERE status = 'published' ORDER BY id LIMIT 21";
@@ -98,14 +98,14 @@ async fn identity_part(db: &PgPool, tenant: Uuid, users: &[Uuid]) -> Result<(), 
     Ok(())
 }
 
-/// The tenant a request `i` is for: spread over every tenant.
-fn tenant_for(shape: &Shape, i: usize) -> Uuid {
-    let t = (i as u64).wrapping_mul(2_654_435_761) % shape.tenants;
+/// The tenant a request `i` is for: spread over all `tenants`.
+fn tenant_for(tenants: u64, i: usize) -> Uuid {
+    let t = (i as u64).wrapping_mul(2_654_435_761) % tenants;
     seed::tenant_id(t)
 }
 
-/// Shape of the seeded database (read back, so a run measures what is there).
-async fn seeded(db: &PgPool) -> Result<Shape, String> {
+/// How many tenants the benchmark database holds (read back, so a run measures what is there).
+async fn seeded(db: &PgPool) -> Result<u64, String> {
     let tenants: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM identity.tenant_directory WHERE name LIKE 'bench-%'",
     )
@@ -115,12 +115,7 @@ async fn seeded(db: &PgPool) -> Result<Shape, String> {
     if tenants == 0 {
         return Err("the benchmark database is empty: run `bench seed` first".into());
     }
-    Ok(Shape {
-        tenants: tenants as u64,
-        courses: 0,
-        students: 0,
-        per_student: 0,
-    })
+    Ok(tenants as u64)
 }
 
 /// The catalog SQL straight into PostgreSQL.
@@ -131,7 +126,7 @@ pub async fn limit(options: &Options) -> Result<Report, String> {
     let admin = PgPool::connect(&seed::admin_url().await?)
         .await
         .map_err(err)?;
-    let shape = seeded(&admin).await?;
+    let tenants = seeded(&admin).await?;
     load::run(
         "limit (catalog SQL)",
         options.concurrency,
@@ -139,7 +134,7 @@ pub async fn limit(options: &Options) -> Result<Report, String> {
         options.duration,
         move |i| {
             let (learning, identity) = (learning.clone(), identity.clone());
-            let tenant = tenant_for(&shape, i);
+            let tenant = tenant_for(tenants, i);
             async move {
                 let instructors = learning_part(&learning, tenant).await?;
                 identity_part(&identity, tenant, &instructors).await
@@ -154,7 +149,7 @@ pub async fn rls(options: &Options) -> Result<(Report, Report), String> {
     let admin = PgPool::connect(&seed::admin_url().await?)
         .await
         .map_err(err)?;
-    let shape = seeded(&admin).await?;
+    let tenants = seeded(&admin).await?;
     for statement in [
         "DROP SCHEMA IF EXISTS bench_plain CASCADE",
         "CREATE SCHEMA bench_plain",
@@ -181,7 +176,7 @@ pub async fn rls(options: &Options) -> Result<(Report, Report), String> {
             options.duration,
             move |i| {
                 let learning = learning.clone();
-                let tenant = tenant_for(&shape, i);
+                let tenant = tenant_for(tenants, i);
                 async move { learning_part(&learning, tenant).await.map(|_| ()) }
             },
         )
@@ -194,7 +189,7 @@ pub async fn rls(options: &Options) -> Result<(Report, Report), String> {
         options.duration,
         move |i| {
             let learning = learning.clone();
-            let tenant = tenant_for(&shape, i);
+            let tenant = tenant_for(tenants, i);
             async move {
                 let mut tx = learning.begin().await.map_err(err)?;
                 let rows = sqlx::query(PLAIN_COURSES)

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{AUTHOR, courses, is_staff};
 use crate::LearningError;
-use crate::entity::{lesson, media};
+use crate::entity::{course, lesson, media};
 
 const MIB: i64 = 1024 * 1024;
 
@@ -190,7 +190,7 @@ pub async fn confirm_upload(
     ctx.require(AUTHOR)?;
     let pending = {
         let tx = TenantTx::begin(db, ctx).await?;
-        let found = editable(&tx, ctx, id).await?;
+        let (found, _) = editable(&tx, ctx, id).await?;
         tx.commit().await?;
         found
     };
@@ -213,7 +213,7 @@ pub async fn confirm_upload(
         ));
     }
     let tx = TenantTx::begin(db, ctx).await?;
-    let row = editable(&tx, ctx, id).await?;
+    let (row, course) = editable(&tx, ctx, id).await?;
     if row.status == "ready" {
         tx.commit().await?;
         return Ok(row);
@@ -233,7 +233,6 @@ pub async fn confirm_upload(
             old
         }
         None => {
-            let course = courses::for_change(&tx, ctx, ready.course_id).await?;
             let old = course.cover_media_id;
             let mut active = course.into_active_model();
             active.cover_media_id = Set(Some(ready.id));
@@ -317,23 +316,23 @@ pub async fn usage(db: &DatabaseConnection, ctx: &TenantContext) -> Result<Usage
     Ok(usage)
 }
 
-/// The media `id` with its course locked for change by `ctx`.
+/// The media `id` and its course, locked for change by `ctx`.
 async fn editable(
     tx: &TenantTx,
     ctx: &TenantContext,
     id: Uuid,
-) -> Result<media::Model, LearningError> {
+) -> Result<(media::Model, course::Model), LearningError> {
     let row = media::Entity::find_by_id((ctx.tenant().as_uuid(), id))
         .one(&**tx)
         .await?
         .ok_or(LearningError::NotFound("media"))?;
-    courses::for_change(tx, ctx, row.course_id)
+    let course = courses::for_change(tx, ctx, row.course_id)
         .await
         .map_err(|e| match e {
             LearningError::NotFound(_) => LearningError::NotFound("media"),
             other => other,
         })?;
-    Ok(row)
+    Ok((row, course))
 }
 
 async fn lesson_of<C: ConnectionTrait>(

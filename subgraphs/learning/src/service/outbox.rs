@@ -1,6 +1,6 @@
 //! Learning's outbox: an event row written in the same transaction as the change it announces.
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, NotSet, Set};
 use tenancy::TenantId;
 
 use crate::entity::outbox;
@@ -17,7 +17,9 @@ pub async fn record<C: ConnectionTrait>(
         id: Set(uuid::Uuid::now_v7()),
         topic: Set(topic.to_owned()),
         payload: Set(payload),
-        created_at: Set(chrono::Utc::now().into()),
+        // The database's clock (`DEFAULT now()`), the one the media trigger's events use too,
+        // so the relay orders both kinds alike.
+        created_at: NotSet,
         published_at: Set(None),
     }
     .insert(conn)
