@@ -2,7 +2,11 @@
 //! fixed concurrency, printing throughput and latency percentiles (see the README's
 //! *Benchmarks*). Speed is measured here, never in timed tests.
 
+mod http;
 mod load;
+mod platform;
+mod report;
+mod scenarios;
 mod seed;
 mod sql;
 
@@ -24,12 +28,20 @@ pub struct Options {
     pub warmup: Duration,
 }
 
-const USAGE: &str = "usage: bench <seed|limit|rls|sql> [--scale F] [--tenants N] [--concurrency N] [--duration SECS] [--warmup SECS]
+const USAGE: &str = "usage: bench [all|seed|limit|rls|subgraph|gateway|bare|tenants] [--scale F] [--tenants N] [--concurrency N] [--duration SECS] [--warmup SECS]
 
-  seed    creates the database aula_bench (roles, migrations) and fills it with COPY
-  limit   the catalog SQL as the subgraphs issue it, straight into PostgreSQL
-  rls     the catalog SQL in a tenant transaction under RLS vs explicit WHERE tenant_id on copies
-  sql     seed, limit and rls";
+  all       (the default) every scenario below on freshly seeded datasets; prints the ratios and
+            writes docs/benchmarks.md
+  seed      creates the database aula_bench (aula_bench_t<N> with --tenants) and fills it with COPY
+  limit     the catalog SQL as the subgraphs issue it, straight into PostgreSQL
+  rls       the catalog SQL in a tenant transaction under RLS vs explicit WHERE tenant_id on copies
+  subgraph  the catalog page from the learning subgraph directly
+  gateway   the catalog page through the gateway with every Aula plugin, as random students
+  bare      the same through the router with Aula's plugins off
+  tenants   the gateway scenario on 10 tenants and on 10,000 tenants of the same total size
+
+  The scenarios after seed use the dataset seed made with the same --scale and --tenants; those
+  that need the platform build and start it (release binaries; logs in the harness state folder).";
 
 fn parse(args: &[String]) -> Result<(String, Options), String> {
     let mut options = Options {
@@ -86,7 +98,7 @@ fn parse(args: &[String]) -> Result<(String, Options), String> {
     if !(0.001..=100.0).contains(&options.scale) || options.concurrency == 0 {
         return Err("--scale must be in 0.001..100 and --concurrency at least 1".into());
     }
-    Ok((scenario.ok_or("which scenario?")?, options))
+    Ok((scenario.unwrap_or_else(|| "all".to_owned()), options))
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -99,35 +111,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let outcome = match scenario.as_str() {
-        "seed" => seed::run(&options).await.map(|_| ()),
-        "limit" => sql::limit(&options).await.map(|r| r.print()),
-        "rls" => sql::rls(&options).await.map(|(a, b)| {
-            a.print();
-            b.print();
-            eprintln!(
-                "rls/explicit throughput ratio: {:.3}",
-                a.throughput() / b.throughput()
-            );
-        }),
-        "sql" => {
-            async {
-                seed::run(&options).await?;
-                sql::limit(&options).await?.print();
-                let (a, b) = sql::rls(&options).await?;
-                a.print();
-                b.print();
-                eprintln!(
-                    "rls/explicit throughput ratio: {:.3}",
-                    a.throughput() / b.throughput()
-                );
-                Ok(())
-            }
-            .await
-        }
-        other => Err(format!("unknown scenario {other}\n\n{USAGE}")),
-    };
-    match outcome {
+    match scenarios::run(&scenario, &options, &args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench: {e}");

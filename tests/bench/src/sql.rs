@@ -28,12 +28,19 @@ const PLAIN_COUNTS: &str = "SELECT course_id, count(*) AS n FROM bench_plain.enr
     WHERE tenant_id = $1 AND course_id = ANY($2) AND status IN ('active', 'completed') \
     GROUP BY course_id";
 
-async fn pool(role: &str, size: u32) -> Result<PgPool, String> {
+async fn pool(role: &str, size: u32, database: &str) -> Result<PgPool, String> {
     PgPoolOptions::new()
         .max_connections(size)
-        .connect(&seed::role_url(role).await?)
+        .connect(&seed::role_url(role, database).await?)
         .await
         .map_err(|e| format!("connecting as {role}: {e} (run `bench seed` first)"))
+}
+
+/// The administrator's connection to `database`.
+pub async fn admin(database: &str) -> Result<PgPool, String> {
+    PgPool::connect(&seed::admin_url(database).await?)
+        .await
+        .map_err(|e| format!("connecting to {database}: {e} (run `bench seed` first)"))
 }
 
 fn err(e: sqlx::Error) -> String {
@@ -105,7 +112,7 @@ fn tenant_for(tenants: u64, i: usize) -> Uuid {
 }
 
 /// How many tenants the benchmark database holds (read back, so a run measures what is there).
-async fn seeded(db: &PgPool) -> Result<u64, String> {
+pub async fn seeded(db: &PgPool) -> Result<u64, String> {
     let tenants: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM identity.tenant_directory WHERE name LIKE 'bench-%'",
     )
@@ -120,12 +127,11 @@ async fn seeded(db: &PgPool) -> Result<u64, String> {
 
 /// The catalog SQL straight into PostgreSQL.
 pub async fn limit(options: &Options) -> Result<Report, String> {
+    let database = seed::database(options);
     let size = options.concurrency as u32;
-    let learning = Arc::new(pool("aula_learning", size).await?);
-    let identity = Arc::new(pool("aula_identity", size).await?);
-    let admin = PgPool::connect(&seed::admin_url().await?)
-        .await
-        .map_err(err)?;
+    let learning = Arc::new(pool("aula_learning", size, &database).await?);
+    let identity = Arc::new(pool("aula_identity", size, &database).await?);
+    let admin = admin(&database).await?;
     let tenants = seeded(&admin).await?;
     load::run(
         "limit (catalog SQL)",
@@ -146,9 +152,8 @@ pub async fn limit(options: &Options) -> Result<Report, String> {
 
 /// Learning's catalog SQL under RLS versus explicit tenant filters on copies without RLS.
 pub async fn rls(options: &Options) -> Result<(Report, Report), String> {
-    let admin = PgPool::connect(&seed::admin_url().await?)
-        .await
-        .map_err(err)?;
+    let database = seed::database(options);
+    let admin = admin(&database).await?;
     let tenants = seeded(&admin).await?;
     for statement in [
         "DROP SCHEMA IF EXISTS bench_plain CASCADE",
@@ -166,7 +171,7 @@ pub async fn rls(options: &Options) -> Result<(Report, Report), String> {
         sqlx::query(statement).execute(&admin).await.map_err(err)?;
     }
     let size = options.concurrency as u32;
-    let learning = Arc::new(pool("aula_learning", size).await?);
+    let learning = Arc::new(pool("aula_learning", size, &database).await?);
     let with_rls = {
         let learning = learning.clone();
         load::run(

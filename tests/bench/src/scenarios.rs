@@ -1,0 +1,231 @@
+//! Which scenarios a command runs, in what order, over which dataset and platform; `all` also
+//! collects every figure into `docs/benchmarks.md`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::http::{self, Target};
+use crate::load::Report;
+use crate::platform::{self, Platform};
+use crate::report::{Machine, Memory, Results};
+use crate::seed::{self, Seeded, Shape};
+use crate::{Options, sql};
+
+/// The tenant counts the `tenants` scenario compares.
+const FEW: u32 = 10;
+const MANY: u32 = 10_000;
+
+/// Runs `scenario` (see the usage text).
+#[allow(
+    clippy::print_stdout,
+    reason = "printing figures is this command's job"
+)]
+pub async fn run(scenario: &str, options: &Options, args: &[String]) -> Result<(), String> {
+    match scenario {
+        "all" => {
+            let results = all(options, args).await?;
+            for line in results.ratio_lines() {
+                println!("{line}");
+            }
+            let admin = sql::admin(&seed::database(options)).await?;
+            let postgres: String = sea_orm::sqlx::query_scalar("SHOW server_version")
+                .fetch_one(&admin)
+                .await
+                .map_err(|e| e.to_string())?;
+            let machine = Machine::read(format!("PostgreSQL {postgres}"));
+            let path = platform::repository().join("docs/benchmarks.md");
+            std::fs::write(&path, results.markdown(&machine))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            println!("wrote {}", path.display());
+            Ok(())
+        }
+        "seed" => seed::run(options).await.map(|_| ()),
+        "limit" => {
+            sql::limit(options).await?.print();
+            Ok(())
+        }
+        "rls" => {
+            let (with_rls, explicit) = sql::rls(options).await?;
+            with_rls.print();
+            explicit.print();
+            println!(
+                "rls/explicit throughput ratio: {:.3}",
+                with_rls.throughput() / explicit.throughput()
+            );
+            Ok(())
+        }
+        "subgraph" | "gateway" | "bare" => {
+            let target = match scenario {
+                "subgraph" => Target::Subgraph,
+                "gateway" => Target::Gateway,
+                _ => Target::Bare,
+            };
+            let bin = platform::binaries()?;
+            let shape = existing(options).await?;
+            let (reports, _) = on_platform(
+                &bin,
+                &seed::database(options),
+                shape,
+                options,
+                &[(scenario_key(target), target)],
+            )
+            .await?;
+            reports.iter().for_each(|(_, r)| r.print());
+            Ok(())
+        }
+        "tenants" => {
+            let bin = platform::binaries()?;
+            let (_, reports) = tenants(&bin, options).await?;
+            reports.iter().for_each(|(_, r)| r.print());
+            Ok(())
+        }
+        other => Err(format!("unknown scenario {other}")),
+    }
+}
+
+fn scenario_key(target: Target) -> &'static str {
+    match target {
+        Target::Subgraph => "subgraph",
+        Target::Gateway => "gateway",
+        Target::Bare => "bare",
+    }
+}
+
+/// The shape of the dataset `bench seed` made for `options`, checked against the database.
+async fn existing(options: &Options) -> Result<Shape, String> {
+    let shape = Shape::of(options);
+    let admin = sql::admin(&seed::database(options)).await?;
+    let tenants = sql::seeded(&admin).await?;
+    if tenants != shape.tenants {
+        return Err(format!(
+            "{} holds {tenants} tenants, not the {} these options describe: run `bench seed` with the same options",
+            seed::database(options),
+            shape.tenants
+        ));
+    }
+    Ok(shape)
+}
+
+/// Starts the platform over `database`, signs students in, runs `targets` one after the other
+/// and stops it; returns the reports and each process's memory.
+async fn on_platform(
+    bin: &Path,
+    database: &str,
+    shape: Shape,
+    options: &Options,
+    targets: &[(&'static str, Target)],
+) -> Result<(Vec<(&'static str, Report)>, Vec<Memory>), String> {
+    let platform = Platform::start(bin, database).await?;
+    let outcome = async {
+        let idle = platform
+            .processes()
+            .map(|p| p.rss().map(|rss| (p.name, rss)));
+        let students = Arc::new(http::sign_in(&platform.identity.url, shape).await?);
+        eprintln!("bench: {} students signed in", students.len());
+        let mut reports = Vec::new();
+        for &(key, target) in targets {
+            let name = match target {
+                Target::Subgraph => "learning subgraph directly",
+                Target::Gateway => "gateway, Aula's plugins on",
+                Target::Bare => "bare engine, plugins off",
+            };
+            let report =
+                http::run(name, target, &platform, students.clone(), shape, options).await?;
+            report.print();
+            reports.push((key, report));
+        }
+        let mut memory = Vec::new();
+        for (process, idle) in platform.processes().into_iter().zip(idle) {
+            let (name, idle) = idle?;
+            memory.push(Memory {
+                name,
+                idle,
+                loaded: process.rss()?,
+            });
+        }
+        Ok((reports, memory))
+    }
+    .await;
+    platform.stop().await;
+    outcome
+}
+
+/// The gateway scenario on [`FEW`] and on [`MANY`] tenants holding the same total dataset; each
+/// dataset is seeded fresh and dropped afterwards.
+async fn tenants(
+    bin: &Path,
+    options: &Options,
+) -> Result<(Vec<Seeded>, Vec<(&'static str, Report)>), String> {
+    let mut seeds = Vec::new();
+    let mut reports = Vec::new();
+    for (count, key, name) in [
+        (FEW, "tenants-10", "gateway, 10 tenants"),
+        (MANY, "tenants-10000", "gateway, 10,000 tenants"),
+    ] {
+        let options = Options {
+            tenants: Some(count),
+            ..options.clone()
+        };
+        let seeded = seed::run(&options).await?;
+        let (mut run, _) = on_platform(
+            bin,
+            &seeded.database,
+            seeded.shape,
+            &options,
+            &[(key, Target::Gateway)],
+        )
+        .await?;
+        for (_, report) in &mut run {
+            report.name = name.to_owned();
+        }
+        reports.extend(run);
+        seed::drop_database(&seeded.database).await?;
+        seeds.push(seeded);
+    }
+    Ok((seeds, reports))
+}
+
+/// Everything, on fresh datasets.
+async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
+    let bin = platform::binaries()?;
+    let mut results = Results {
+        command: format!("cargo run -p bench --release -- {}", args.join(" "))
+            .trim_end()
+            .to_owned(),
+        settings: format!(
+            "{} concurrent clients, {} s warm-up then {} s measured per scenario",
+            options.concurrency,
+            options.warmup.as_secs(),
+            options.duration.as_secs()
+        ),
+        ..Results::default()
+    };
+    let seeded = seed::run(options).await?;
+    let limit = sql::limit(options).await?;
+    limit.print();
+    results.scenarios.push(("limit", limit));
+    let (with_rls, explicit) = sql::rls(options).await?;
+    with_rls.print();
+    explicit.print();
+    results.scenarios.push(("rls", with_rls));
+    results.scenarios.push(("explicit", explicit));
+    let (reports, memory) = on_platform(
+        &bin,
+        &seeded.database,
+        seeded.shape,
+        options,
+        &[
+            ("subgraph", Target::Subgraph),
+            ("gateway", Target::Gateway),
+            ("bare", Target::Bare),
+        ],
+    )
+    .await?;
+    results.scenarios.extend(reports);
+    results.memory = memory;
+    results.seeds.push(seeded);
+    let (seeds, reports) = tenants(&bin, options).await?;
+    results.seeds.extend(seeds);
+    results.scenarios.extend(reports);
+    Ok(results)
+}
