@@ -26,7 +26,7 @@ use serde::Deserialize;
 use tenancy::TenantId;
 
 use crate::auth::Caller;
-use crate::redis::{Redis, RedisDown};
+use crate::redis::{Redis, RedisDown, bounded};
 use crate::reply::Refusal;
 use crate::tenant::Bound;
 
@@ -48,6 +48,10 @@ end
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
 return {1, 0}
 ";
+
+/// [`GCRA`], sent by its SHA-1 (`EVALSHA`; loaded again if Redis answers `NOSCRIPT`).
+static SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(GCRA));
 
 /// One subject's allowance per window.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -199,18 +203,16 @@ impl Budgets {
     async fn admit(&self, bucket: &Bucket, quantity: u64) -> Result<Option<u64>, RedisDown> {
         let window_ms = (self.settings.window_secs * 1000) as f64;
         let interval = window_ms / bucket.allowance.max(1) as f64;
-        let (admitted, wait): (i64, i64) = self
-            .redis
-            .query(
-                redis::cmd("EVAL")
-                    .arg(GCRA)
-                    .arg(1)
-                    .arg(&bucket.key)
-                    .arg(interval)
-                    .arg(window_ms)
-                    .arg(quantity),
-            )
-            .await?;
+        let mut conn = self.redis.connection().await?;
+        let (admitted, wait): (i64, i64) = bounded(
+            SCRIPT
+                .key(&bucket.key)
+                .arg(interval)
+                .arg(window_ms)
+                .arg(quantity)
+                .invoke_async(&mut conn),
+        )
+        .await?;
         Ok((admitted != 1).then_some(wait.max(1) as u64))
     }
 }

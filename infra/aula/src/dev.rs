@@ -216,10 +216,10 @@ async fn seed_demo_courses(learning_url: &str) -> Result<(), String> {
     }
     .window()
     .map_err(|e| e.to_string())?;
-    let existing = courses::list(&db, &owner, None, window)
+    let existing = courses::list(&db, &owner, None, window, false)
         .await
         .map_err(|e| e.to_string())?;
-    if !existing.items.is_empty() {
+    if !existing.page.items.is_empty() {
         db.close().await.ok();
         return Ok(());
     }

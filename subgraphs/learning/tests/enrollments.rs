@@ -518,6 +518,28 @@ async fn catalog_pages_show_each_courses_enrollment_count_and_only_their_academy
         [("One".into(), 2), ("Two".into(), 1), ("Three".into(), 0)],
         "{body}"
     );
+    // `nodes` read the counts with the page as `edges` do.
+    let body = env
+        .visit(
+            a,
+            "{ courses(first: 10) { nodes { enrollmentCount } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["courses"]["nodes"],
+        json!([{ "enrollmentCount": 2 }, { "enrollmentCount": 1 }, { "enrollmentCount": 0 }]),
+        "{body}"
+    );
+    // A single course counts through the batched loader, to the same figure.
+    let body = env
+        .visit(
+            a,
+            "query($id: ID!) { course(id: $id) { enrollmentCount } }",
+            json!({ "id": one }),
+        )
+        .await;
+    assert_eq!(body["data"]["course"]["enrollmentCount"], 2, "{body}");
     // Another academy's guessed course id counts nothing here.
     let body = env
         .visit(

@@ -12,13 +12,25 @@ use crate::load::{self, Report};
 use crate::seed::{self, Shape};
 use crate::{Options, platform::Platform};
 
-/// The catalog page through the gateway: learning's courses, identity's instructor names.
-pub const CATALOG: &str = "query Catalog { courses(first: 20) { edges { node { id title \
-    enrollmentCount instructors { displayName } } } } }";
+/// The catalog page of `first` courses through the gateway: learning's courses, identity's
+/// instructor names.
+pub fn catalog(first: u64) -> String {
+    format!(
+        "query Catalog {{ courses(first: {first}) {{ edges {{ node {{ id title enrollmentCount \
+         instructors {{ displayName }} }} }} }} }}"
+    )
+}
 
 /// Learning's part of it, asked of the subgraph directly (instructors are references there).
-pub const LEARNING: &str = "query Catalog { courses(first: 20) { edges { node { id title \
-    enrollmentCount instructors { id } } } } }";
+pub fn learning(first: u64) -> String {
+    format!(
+        "query Catalog {{ courses(first: {first}) {{ edges {{ node {{ id title enrollmentCount \
+         instructors {{ id }} }} }} }} }}"
+    )
+}
+
+/// The page size of the catalog scenarios.
+pub const PAGE: u64 = 20;
 
 const SIGN_IN: &str = "mutation SignIn($input: SignInInput!) { signIn(input: $input) { \
     ... on Session { accessToken } } }";
@@ -100,10 +112,10 @@ pub async fn sign_in(identity: &str, shape: Shape) -> Result<Vec<Student>, Strin
     Ok(students)
 }
 
-/// How many courses a student sees on the first page: the academy's published ones, at most 20.
-fn page_size(shape: Shape) -> usize {
+/// How many courses a student of `shape` sees on a first page of `first`.
+pub fn page_size(shape: Shape, first: u64) -> u64 {
     let published = shape.courses - shape.courses / 10;
-    published.min(20) as usize
+    published.min(first)
 }
 
 /// Checks a catalog reply: no errors, a full page, every course with its enrollment count and
@@ -160,32 +172,33 @@ pub enum Target {
     Bare,
 }
 
-/// Runs the catalog page against `target` at fixed concurrency.
+/// Runs the catalog page of `first` courses against `target` at fixed concurrency.
 pub async fn run(
     name: &str,
     target: Target,
     platform: &Platform,
     students: Arc<Vec<Student>>,
-    shape: Shape,
+    (shape, first): (Shape, u64),
     options: &Options,
 ) -> Result<Report, String> {
     if students.is_empty() {
         return Err("no student signed in".into());
     }
     let (base, query, names) = match target {
-        Target::Subgraph => (&platform.learning.url, LEARNING, false),
-        Target::Gateway => (&platform.gateway.url, CATALOG, true),
-        Target::Bare => (&platform.bare.url, CATALOG, true),
+        Target::Subgraph => (&platform.learning.url, learning(first), false),
+        Target::Gateway => (&platform.gateway.url, catalog(first), true),
+        Target::Bare => (&platform.bare.url, catalog(first), true),
     };
     let url = Arc::new(format!("{base}/graphql"));
     let body = bytes(&json!({ "query": query, "operationName": "Catalog" }))?;
     let client = client(options.concurrency)?;
-    let expected = page_size(shape);
+    let expected = page_size(shape, first) as usize;
     load::run(
         name,
         options.concurrency,
         options.warmup,
         options.duration,
+        platform.pids(),
         move |i| {
             let student = &students[spread(i as u64, 3, students.len() as u64) as usize];
             let mut request = client

@@ -6,6 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::cpu;
+
 /// A scenario's measured figures.
 #[derive(Clone, Debug)]
 pub struct Report {
@@ -17,6 +19,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// Each successful operation's latency in microseconds, sorted.
     pub latencies: Vec<u32>,
+    /// CPU milliseconds per operation by process group over the measured time.
+    pub cpu: Vec<(String, f64)>,
 }
 
 impl Report {
@@ -40,8 +44,13 @@ impl Report {
         reason = "printing figures is this command's job"
     )]
     pub fn print(&self) {
+        let cpu: Vec<String> = self
+            .cpu
+            .iter()
+            .map(|(group, ms)| format!("{group} {ms:.2}"))
+            .collect();
         println!(
-            "{:<28} c={:<3} {:>9.1} ops/s  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  ({} ops, 0 errors)",
+            "{:<28} c={:<3} {:>9.1} ops/s  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  ({} ops, 0 errors)\n{:<28} CPU ms per op: {}",
             self.name,
             self.concurrency,
             self.throughput(),
@@ -49,17 +58,21 @@ impl Report {
             self.percentile(90.0),
             self.percentile(99.0),
             self.latencies.len(),
+            "",
+            cpu.join(", "),
         );
     }
 }
 
-/// Runs `op` from `concurrency` clients: `warmup` unmeasured, then `duration` measured. The
+/// Runs `op` from `concurrency` clients: `warmup` unmeasured, then `duration` measured, while
+/// the CPU time of every process (`ours` named) is read at both ends of the measured time. The
 /// first error stops the run and is returned.
 pub async fn run<F, Fut>(
     name: &str,
     concurrency: usize,
     warmup: Duration,
     duration: Duration,
+    ours: Vec<(&'static str, u32)>,
     op: F,
 ) -> Result<Report, String>
 where
@@ -70,6 +83,12 @@ where
     let start = Instant::now();
     let measure_from = start + warmup;
     let end = measure_from + duration;
+    let sampler = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from.into()).await;
+        let before = cpu::snapshot(&ours);
+        tokio::time::sleep_until(end.into()).await;
+        (before, cpu::snapshot(&ours))
+    });
     let mut clients: Vec<tokio::task::JoinHandle<Result<Vec<u32>, String>>> =
         Vec::with_capacity(concurrency);
     for client in 0..concurrency {
@@ -99,10 +118,14 @@ where
         latencies.extend(mine);
     }
     latencies.sort_unstable();
+    let (before, after) = sampler
+        .await
+        .map_err(|e| format!("the CPU sampler failed: {e}"))?;
     Ok(Report {
         name: name.to_owned(),
         concurrency,
         elapsed: duration,
+        cpu: cpu::per_op(&before, &after, latencies.len()),
         latencies,
     })
 }

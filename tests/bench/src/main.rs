@@ -2,6 +2,7 @@
 //! fixed concurrency, printing throughput and latency percentiles (see the README's
 //! *Benchmarks*). Speed is measured here, never in timed tests.
 
+mod cpu;
 mod http;
 mod load;
 mod platform;
@@ -103,6 +104,7 @@ fn parse(args: &[String]) -> Result<(String, Options), String> {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> std::process::ExitCode {
+    kit::server::install_crypto();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (scenario, options) = match parse(&args) {
         Ok(parsed) => parsed,

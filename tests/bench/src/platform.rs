@@ -188,8 +188,7 @@ impl Platform {
         let redis = harness::redis_url();
         let s3 = harness::TestS3::start().await;
         let storage = s3.config();
-        let key: [u8; 32] = rand::random();
-        let encryption_key = base64::engine::general_purpose::STANDARD.encode(key);
+        let encryption_key = encryption_key()?;
         let service = |name: &'static str| -> Result<(Command, u16), String> {
             let port = free_port()?;
             let mut command = Command::new(bin.join("aula"));
@@ -268,6 +267,14 @@ impl Platform {
         [&self.gateway, &self.bare, &self.identity, &self.learning]
     }
 
+    /// Every process's name and pid.
+    pub fn pids(&self) -> Vec<(&'static str, u32)> {
+        self.processes()
+            .iter()
+            .filter_map(|p| Some((p.name, p.child.id()?)))
+            .collect()
+    }
+
     /// Stops every process and the storage server.
     pub async fn stop(mut self) {
         for process in [
@@ -280,6 +287,19 @@ impl Platform {
         }
         drop(self.s3.take());
     }
+}
+
+/// Identity's encryption key for benchmark databases, made once and kept in the bench's folder
+/// (identity seals its signing keys with it, so a later run over the same dataset needs it).
+fn encryption_key() -> Result<String, String> {
+    let path = work_dir()?.join("encryption-key");
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        return Ok(key.trim().to_owned());
+    }
+    let key: [u8; 32] = rand::random();
+    let key = base64::engine::general_purpose::STANDARD.encode(key);
+    std::fs::write(&path, &key).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(key)
 }
 
 /// Writes the router configuration for the bench: the checked-in `gateway/router.yaml` with

@@ -14,16 +14,23 @@ use crate::Options;
 use crate::load::{self, Report};
 use crate::seed;
 
-const COURSES: &str = "SELECT id, slug, title, summary, price_cents, currency, instructor_ids \
-    FROM learning.courses WHERE status = 'published' ORDER BY id LIMIT 21";
+// The statements as the services issue them (read off PostgreSQL's statement log for one
+// gateway request): learning's page and its counts in one tenant transaction, identity's
+// instructors in another. sea-orm lists the ids as `IN ($1, ..)`; `= ANY($1)` plans the same.
+const COURSES: &str = "SELECT tenant_id, id, slug, title, summary, description, language, level, \
+    tags, price_cents, currency, status, instructor_ids, published_at, created_at, updated_at, \
+    cover_media_id FROM learning.courses WHERE status = 'published' ORDER BY id ASC LIMIT 21";
 const COUNTS: &str = "SELECT course_id, count(*) AS n FROM learning.enrollments \
     WHERE course_id = ANY($1) AND status IN ('active', 'completed') GROUP BY course_id";
-const USERS: &str = "SELECT id, display_name FROM identity.users WHERE id = ANY($1)";
+const USERS: &str = "SELECT tenant_id, id, email, display_name, roles, email_verified_at, \
+    created_at, updated_at FROM identity.users WHERE id = ANY($1)";
 const SET_TENANT: &str =
     "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', '', true)";
 
-const PLAIN_COURSES: &str = "SELECT id, slug, title, summary, price_cents, currency, instructor_ids \
-    FROM bench_plain.courses WHERE tenant_id = $1 AND status = 'published' ORDER BY id LIMIT 21";
+const PLAIN_COURSES: &str = "SELECT tenant_id, id, slug, title, summary, description, language, \
+    level, tags, price_cents, currency, status, instructor_ids, published_at, created_at, \
+    updated_at, cover_media_id FROM bench_plain.courses WHERE tenant_id = $1 \
+    AND status = 'published' ORDER BY id ASC LIMIT 21";
 const PLAIN_COUNTS: &str = "SELECT course_id, count(*) AS n FROM bench_plain.enrollments \
     WHERE tenant_id = $1 AND course_id = ANY($2) AND status IN ('active', 'completed') \
     GROUP BY course_id";
@@ -138,6 +145,7 @@ pub async fn limit(options: &Options) -> Result<Report, String> {
         options.concurrency,
         options.warmup,
         options.duration,
+        Vec::new(),
         move |i| {
             let (learning, identity) = (learning.clone(), identity.clone());
             let tenant = tenant_for(tenants, i);
@@ -179,6 +187,7 @@ pub async fn rls(options: &Options) -> Result<(Report, Report), String> {
             options.concurrency,
             options.warmup,
             options.duration,
+            Vec::new(),
             move |i| {
                 let learning = learning.clone();
                 let tenant = tenant_for(tenants, i);
@@ -192,6 +201,7 @@ pub async fn rls(options: &Options) -> Result<(Report, Report), String> {
         options.concurrency,
         options.warmup,
         options.duration,
+        Vec::new(),
         move |i| {
             let learning = learning.clone();
             let tenant = tenant_for(tenants, i);

@@ -58,7 +58,7 @@ impl Enrollment {
         Ok(courses::get(db(ctx), caller, self.0.course_id)
             .await
             .gql()?
-            .map(Course))
+            .map(Course::from))
     }
 
     /// The student (resolved by identity).

@@ -78,10 +78,29 @@ impl CourseQuery {
         }
         .window()
         .gql()?;
-        let page = courses::list(db(ctx), caller, status.map(CourseStatus::status), window)
+        // Enrollment counts asked for on this page are read with it, in one transaction.
+        let look = ctx.look_ahead();
+        let with_counts = look
+            .field("edges")
+            .field("node")
+            .field("enrollmentCount")
+            .exists()
+            || look.field("nodes").field("enrollmentCount").exists();
+        let status = status.map(CourseStatus::status);
+        let listing = courses::list(db(ctx), caller, status, window, with_counts)
             .await
             .gql()?;
-        Ok(relay::connection(page, |c| c.id, Course))
+        let counts = listing.counts;
+        Ok(relay::connection(
+            listing.page,
+            |c| c.id,
+            |course| {
+                let count = counts
+                    .as_ref()
+                    .map(|found| found.get(&course.id).copied().unwrap_or(0));
+                Course(course, count)
+            },
+        ))
     }
 
     /// Searches the academy's catalog (every word of `query`, as a prefix, in title, tags,
@@ -106,7 +125,7 @@ impl CourseQuery {
             results
                 .hits
                 .into_iter()
-                .map(|(course, cursor)| Edge::new(cursor, Course(course))),
+                .map(|(course, cursor)| Edge::new(cursor, Course::from(course))),
         );
         Ok(connection)
     }
@@ -125,7 +144,10 @@ impl CourseQuery {
     async fn course(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Course>> {
         let caller = visitor(ctx)?;
         let id = parse_id("id", &id)?;
-        Ok(courses::get(db(ctx), caller, id).await.gql()?.map(Course))
+        Ok(courses::get(db(ctx), caller, id)
+            .await
+            .gql()?
+            .map(Course::from))
     }
 
     /// A course by its slug.
@@ -134,7 +156,7 @@ impl CourseQuery {
         Ok(courses::by_slug(db(ctx), caller, &slug)
             .await
             .gql()?
-            .map(Course))
+            .map(Course::from))
     }
 
     /// Federation: resolves a `Course` reference (the caller's academy, and only what the
@@ -264,7 +286,7 @@ impl CourseMutation {
         courses::create(db(ctx), caller, new)
             .await
             .gql()
-            .map(Course)
+            .map(Course::from)
     }
 
     /// Changes a course's details (instructors: the courses they teach).
@@ -305,7 +327,7 @@ impl CourseMutation {
         courses::update(db(ctx), caller, id, patch)
             .await
             .gql()
-            .map(Course)
+            .map(Course::from)
     }
 
     /// Publishes a course: it needs at least one lesson and a price (0 for free).
@@ -315,7 +337,7 @@ impl CourseMutation {
         courses::publish(db(ctx), caller, id)
             .await
             .gql()
-            .map(Course)
+            .map(Course::from)
     }
 
     /// Withdraws a published course from the catalog.
@@ -325,7 +347,7 @@ impl CourseMutation {
         courses::archive(db(ctx), caller, id)
             .await
             .gql()
-            .map(Course)
+            .map(Course::from)
     }
 
     /// Deletes a draft course with its modules and lessons. Returns its id.
@@ -366,7 +388,7 @@ impl CourseMutation {
         structure::delete_module(db(ctx), caller, id)
             .await
             .gql()
-            .map(Course)
+            .map(Course::from)
     }
 
     /// Orders a course's modules as listed (every current module exactly once).
@@ -382,7 +404,7 @@ impl CourseMutation {
         structure::reorder_modules(db(ctx), caller, course_id, &ids)
             .await
             .gql()
-            .map(Course)
+            .map(Course::from)
     }
 
     /// Adds a lesson at the end of a module.
@@ -440,7 +462,7 @@ impl CourseMutation {
         structure::delete_lesson(db(ctx), caller, id)
             .await
             .gql()
-            .map(Course)
+            .map(Course::from)
     }
 
     /// Orders a module's lessons as listed (every current lesson exactly once).
@@ -456,7 +478,7 @@ impl CourseMutation {
         structure::reorder_lessons(db(ctx), caller, module_id, &ids)
             .await
             .gql()
-            .map(Course)
+            .map(Course::from)
     }
 }
 
@@ -466,7 +488,7 @@ impl CourseMutation {
         courses::get(db(ctx), caller, id)
             .await
             .gql()?
-            .map(Course)
+            .map(Course::from)
             .ok_or(LearningError::NotFound("course"))
             .gql()
     }

@@ -127,9 +127,16 @@ pub struct Price {
     pub currency: String,
 }
 
-/// A course of the tenant's catalog.
+/// A course of the tenant's catalog, with its enrollment count when the page it came from read
+/// the counts in its own transaction (otherwise the count is batched through a DataLoader).
 #[derive(Clone, Debug)]
-pub struct Course(pub course::Model);
+pub struct Course(pub course::Model, pub Option<i64>);
+
+impl From<course::Model> for Course {
+    fn from(model: course::Model) -> Self {
+        Course(model, None)
+    }
+}
 
 #[Object]
 impl Course {
@@ -150,6 +157,9 @@ impl Course {
 
     /// How many students learn in it (active or completed enrollments).
     async fn enrollment_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        if let Some(count) = self.1 {
+            return Ok(count);
+        }
         let loader = ctx.data::<DataLoader<EnrollmentCounts>>()?;
         let key = (TenantId::from_uuid(self.0.tenant_id), self.0.id);
         Ok(loader

@@ -2,6 +2,8 @@
 //! checks publishing needs), and who sees which: staff every course, everyone else (students,
 //! visitors bound to the academy's address, partners without a read scope) the published ones.
 
+use std::collections::HashMap;
+
 use kit::relay::{self, Page, Window};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
@@ -219,13 +221,25 @@ pub async fn by_slug(
     Ok(found.filter(|c| visible(ctx, c)))
 }
 
-/// The tenant's courses `ctx` may see, oldest first, optionally of one status.
+/// A page of the catalog and, when asked for, each course's enrollment count (active or
+/// completed), read in the page's own transaction; courses nobody enrolled in are absent.
+#[derive(Debug)]
+pub struct Listing {
+    /// The courses.
+    pub page: Page<course::Model>,
+    /// Enrollment counts by course, if asked for.
+    pub counts: Option<HashMap<Uuid, i64>>,
+}
+
+/// The tenant's courses `ctx` may see, oldest first, optionally of one status; with their
+/// enrollment counts when `with_counts` (one transaction for both).
 pub async fn list(
     db: &DatabaseConnection,
     ctx: &TenantContext,
     status: Option<Status>,
     window: Window,
-) -> Result<Page<course::Model>, LearningError> {
+    with_counts: bool,
+) -> Result<Listing, LearningError> {
     let mut select = course::Entity::find();
     if !is_staff(ctx) {
         if status.is_some_and(|s| s != Status::Published) {
@@ -236,7 +250,16 @@ pub async fn list(
     if let Some(status) = status {
         select = select.filter(course::Column::Status.eq(status.as_str()));
     }
-    Ok(relay::fetch_in_tenant(db, ctx, select, course::Column::Id, window).await?)
+    let tx = TenantTx::begin(db, ctx).await?;
+    let page = relay::fetch(&*tx, select, course::Column::Id, window).await?;
+    let counts = if with_counts && !page.items.is_empty() {
+        let ids: Vec<Uuid> = page.items.iter().map(|c| c.id).collect();
+        Some(super::enrollments::counts_in(&*tx, &ids).await?)
+    } else {
+        None
+    };
+    tx.commit().await?;
+    Ok(Listing { page, counts })
 }
 
 /// Loads `id` for a change inside `tx`, locked, checking that `ctx` may edit it.

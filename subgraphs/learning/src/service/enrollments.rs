@@ -70,7 +70,17 @@ pub async fn counts(
     course_ids: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, i64>, LearningError> {
     let tx = TenantTx::begin(db, &TenantContext::anonymous(tenant)).await?;
-    let rows = tx
+    let found = counts_in(&*tx, course_ids).await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+/// [`counts`] inside an open tenant transaction.
+pub(crate) async fn counts_in<C: ConnectionTrait>(
+    conn: &C,
+    course_ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, i64>, LearningError> {
+    let rows = conn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT course_id, count(*) AS n FROM learning.enrollments
@@ -79,7 +89,6 @@ pub async fn counts(
             [course_ids.to_vec().into()],
         ))
         .await?;
-    tx.commit().await?;
     rows.iter()
         .map(|r| Ok((r.try_get("", "course_id")?, r.try_get("", "n")?)))
         .collect()
