@@ -156,6 +156,24 @@ impl Results {
         }
         let _ = writeln!(
             md,
+            "\n## Where the CPU goes\n\nProcessor milliseconds per request by process over the \
+             measured time (from `/proc/<pid>/stat`; `postgres` is every backend and background \
+             process, `other` everything else on the machine). With 2 cores, 2,000 ms of CPU a \
+             second is all there is, so throughput is at most about 2,000 / the row's sum.\n\n\
+             | scenario | CPU ms per request |\n|---|---|"
+        );
+        for (key, r) in &self.scenarios {
+            let parts: Vec<String> = r
+                .cpu
+                .iter()
+                .filter(|(_, ms)| *ms >= 0.005)
+                .map(|(group, ms)| format!("{group} {ms:.2}"))
+                .collect();
+            let total: f64 = r.cpu.iter().map(|(_, ms)| ms).sum();
+            let _ = writeln!(md, "| {key} | {} (sum {total:.2}) |", parts.join(", "));
+        }
+        let _ = writeln!(
+            md,
             "\n## Ratios\n\n| ratio | value | target | |\n|---|---:|---|---|"
         );
         for r in self.ratios() {
