@@ -69,7 +69,17 @@ pub struct Verifier {
     cache: RwLock<KeyCache>,
     validation: Validation,
     http: reqwest::Client,
+    verified: std::sync::Mutex<HashMap<String, (TenantContext, Instant)>>,
 }
+
+/// How long a verified token is taken as verified without checking it again (never past its
+/// `exp`). The gateway and every subgraph see the same token on each of a user's requests; the
+/// signature check and claim parsing were a measurable share of a request's CPU in the catalog
+/// benchmark. A signing key withdrawn from the JWKS stops working within this time.
+pub const VERIFIED_FOR: Duration = Duration::from_secs(30);
+
+/// Tokens remembered at most; the memory is emptied when it is full.
+const VERIFIED_MAX: usize = 4096;
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -123,11 +133,40 @@ impl Verifier {
             }),
             validation,
             http: crate::server::http_client(),
+            verified: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `token`'s context if it was verified lately and has not expired since.
+    fn recent(&self, token: &str) -> Option<TenantContext> {
+        let verified = self.verified.lock().ok()?;
+        let (ctx, until) = verified.get(token)?;
+        (Instant::now() < *until).then(|| ctx.clone())
+    }
+
+    /// Remembers a verified token until `exp` (Unix seconds) or for [`VERIFIED_FOR`].
+    fn remember(&self, token: &str, ctx: &TenantContext, exp: i64) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let left = u64::try_from(exp - now).unwrap_or(0);
+        if left == 0 {
+            return;
+        }
+        let until = Instant::now() + VERIFIED_FOR.min(Duration::from_secs(left));
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= VERIFIED_MAX {
+                verified.clear();
+            }
+            verified.insert(token.to_owned(), (ctx.clone(), until));
         }
     }
 
     /// Verifies `token` and builds the caller's context.
     pub async fn verify(&self, token: &str) -> Result<TenantContext, AuthError> {
+        if let Some(ctx) = self.recent(token) {
+            return Ok(ctx);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::Malformed);
@@ -142,7 +181,9 @@ impl Verifier {
         };
         let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
             .map_err(AuthError::Invalid)?;
-        Ok(TenantContext::from_claims(&data.claims)?)
+        let ctx = TenantContext::from_claims(&data.claims)?;
+        self.remember(token, &ctx, data.claims.exp);
+        Ok(ctx)
     }
 
     async fn key(&self, kid: &str) -> Option<DecodingKey> {
@@ -374,6 +415,42 @@ mod tests {
             verifier.verify("not.a.jwt").await,
             Err(AuthError::Malformed)
         ));
+    }
+
+    /// A verified token is remembered: it keeps working for a while after its key left the
+    /// JWKS, while a new token signed with that key is refused at once; a tampered copy of a
+    /// remembered token is checked afresh.
+    #[tokio::test]
+    async fn verified_tokens_are_remembered_briefly_and_only_byte_for_byte() {
+        let signer = std::sync::Arc::new(Signer::generate("k1"));
+        let published = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let jwks: LocalJwks = {
+            let (signer, published) = (signer.clone(), published.clone());
+            Box::new(move || {
+                if published.load(std::sync::atomic::Ordering::SeqCst) {
+                    Signer::jwks(&[&signer])
+                } else {
+                    Signer::jwks(&[])
+                }
+            })
+        };
+        let verifier = Verifier::local(&config(String::new()), jwks).expect("verifier");
+        let token = signer.sign(&claims(300, "aula")).expect("signs");
+        verifier.verify(&token).await.expect("valid token");
+
+        published.store(false, std::sync::atomic::Ordering::SeqCst);
+        verifier.refresh().await.expect("reloads the ring");
+        verifier.verify(&token).await.expect("remembered");
+        let mut other = claims(300, "aula");
+        other.jti = "another token".into();
+        let fresh = signer.sign(&other).expect("signs");
+        assert!(matches!(
+            verifier.verify(&fresh).await,
+            Err(AuthError::UnknownKey)
+        ));
+        let mut tampered = token.clone();
+        tampered.pop();
+        assert!(verifier.verify(&tampered).await.is_err());
     }
 
     #[test]

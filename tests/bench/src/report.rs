@@ -69,6 +69,13 @@ impl Results {
         at_least("gateway / bare engine", "gateway", "bare", 0.95, "≥ 0.95");
         at_least("rls / explicit", "rls", "explicit", 0.95, "≥ 0.95");
         at_least(
+            "rls, tenant set with BEGIN / explicit",
+            "rls-one-trip",
+            "explicit",
+            0.95,
+            "≥ 0.95 (what-if)",
+        );
+        at_least(
             "10,000 tenants / 10 tenants",
             "tenants-10000",
             "tenants-10",

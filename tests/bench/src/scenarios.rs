@@ -45,12 +45,11 @@ pub async fn run(scenario: &str, options: &Options, args: &[String]) -> Result<(
             Ok(())
         }
         "rls" => {
-            let (with_rls, explicit) = sql::rls(options).await?;
-            with_rls.print();
-            explicit.print();
+            let rls = sql::rls(options).await?;
             println!(
-                "rls/explicit throughput ratio: {:.3}",
-                with_rls.throughput() / explicit.throughput()
+                "rls/explicit throughput ratio: {:.3} (tenant set with BEGIN: {:.3})",
+                rls.as_tenant_tx.throughput() / rls.explicit.throughput(),
+                rls.one_trip.throughput() / rls.explicit.throughput()
             );
             Ok(())
         }
@@ -208,11 +207,10 @@ async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
     let limit = sql::limit(options).await?;
     limit.print();
     results.scenarios.push(("limit", limit));
-    let (with_rls, explicit) = sql::rls(options).await?;
-    with_rls.print();
-    explicit.print();
-    results.scenarios.push(("rls", with_rls));
-    results.scenarios.push(("explicit", explicit));
+    let rls = sql::rls(options).await?;
+    results.scenarios.push(("rls", rls.as_tenant_tx));
+    results.scenarios.push(("rls-one-trip", rls.one_trip));
+    results.scenarios.push(("explicit", rls.explicit));
     let (reports, memory) = on_platform(
         &bin,
         &seeded.database,

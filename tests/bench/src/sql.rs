@@ -54,11 +54,33 @@ fn err(e: sqlx::Error) -> String {
     format!("query failed: {e}")
 }
 
-/// A transaction with `tenant` set, as `tenancy::TenantTx` opens it.
+/// How a tenant transaction starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Begin {
+    /// As `tenancy::TenantTx` opens it: `BEGIN`, then `set_config` (two round trips).
+    AsTenantTx,
+    /// `BEGIN; SELECT set_config(..)` as one simple query: what `TenantTx` could do if it
+    /// owned the connection (sea-orm sends its own `BEGIN`); measured to size that change.
+    OneTrip,
+}
+
+/// A transaction with `tenant` set.
 async fn tenant_tx(
     db: &PgPool,
     tenant: Uuid,
+    begin: Begin,
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, String> {
+    if begin == Begin::OneTrip {
+        // The tenant is a `Uuid`, formatted by us: nothing from outside reaches the text.
+        let statement = format!(
+            "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true), \
+             set_config('app.user_id', '', true)"
+        );
+        return db
+            .begin_with(sqlx::AssertSqlSafe(statement))
+            .await
+            .map_err(err);
+    }
     let mut tx = db.begin().await.map_err(err)?;
     sqlx::query(SET_TENANT)
         .bind(tenant.to_string())
@@ -69,8 +91,8 @@ async fn tenant_tx(
 }
 
 /// Learning's part of the page for `tenant`, under RLS: the course ids and instructor ids.
-async fn learning_part(db: &PgPool, tenant: Uuid) -> Result<Vec<Uuid>, String> {
-    let mut tx = tenant_tx(db, tenant).await?;
+async fn learning_part(db: &PgPool, tenant: Uuid, begin: Begin) -> Result<Vec<Uuid>, String> {
+    let mut tx = tenant_tx(db, tenant, begin).await?;
     let rows = sqlx::query(COURSES)
         .fetch_all(&mut *tx)
         .await
@@ -95,7 +117,7 @@ async fn learning_part(db: &PgPool, tenant: Uuid) -> Result<Vec<Uuid>, String> {
 }
 
 async fn identity_part(db: &PgPool, tenant: Uuid, users: &[Uuid]) -> Result<(), String> {
-    let mut tx = tenant_tx(db, tenant).await?;
+    let mut tx = tenant_tx(db, tenant, Begin::AsTenantTx).await?;
     let rows = sqlx::query(USERS)
         .bind(users)
         .fetch_all(&mut *tx)
@@ -150,7 +172,7 @@ pub async fn limit(options: &Options) -> Result<Report, String> {
             let (learning, identity) = (learning.clone(), identity.clone());
             let tenant = tenant_for(tenants, i);
             async move {
-                let instructors = learning_part(&learning, tenant).await?;
+                let instructors = learning_part(&learning, tenant, Begin::AsTenantTx).await?;
                 identity_part(&identity, tenant, &instructors).await
             }
         },
@@ -158,8 +180,9 @@ pub async fn limit(options: &Options) -> Result<Report, String> {
     .await
 }
 
-/// Learning's catalog SQL under RLS versus explicit tenant filters on copies without RLS.
-pub async fn rls(options: &Options) -> Result<(Report, Report), String> {
+/// Learning's catalog SQL under RLS versus explicit tenant filters on copies without RLS; each
+/// run is printed as it ends.
+pub async fn rls(options: &Options) -> Result<Rls, String> {
     let database = seed::database(options);
     let admin = admin(&database).await?;
     let tenants = seeded(&admin).await?;
@@ -181,10 +204,14 @@ pub async fn rls(options: &Options) -> Result<(Report, Report), String> {
     }
     let size = options.concurrency as u32;
     let learning = Arc::new(pool("aula_learning", size, &database).await?);
-    let with_rls = {
+    let mut with_rls = Vec::new();
+    for (name, begin) in [
+        ("rls (tenant transaction)", Begin::AsTenantTx),
+        ("rls, tenant set with BEGIN", Begin::OneTrip),
+    ] {
         let learning = learning.clone();
-        load::run(
-            "rls (tenant transaction)",
+        let report = load::run(
+            name,
             options.concurrency,
             options.warmup,
             options.duration,
@@ -192,11 +219,13 @@ pub async fn rls(options: &Options) -> Result<(Report, Report), String> {
             move |i| {
                 let learning = learning.clone();
                 let tenant = tenant_for(tenants, i);
-                async move { learning_part(&learning, tenant).await.map(|_| ()) }
+                async move { learning_part(&learning, tenant, begin).await.map(|_| ()) }
             },
         )
-        .await?
-    };
+        .await?;
+        report.print();
+        with_rls.push(report);
+    }
     let explicit = load::run(
         "explicit WHERE tenant_id",
         options.concurrency,
@@ -232,5 +261,23 @@ pub async fn rls(options: &Options) -> Result<(Report, Report), String> {
         .execute(&admin)
         .await
         .map_err(err)?;
-    Ok((with_rls, explicit))
+    explicit.print();
+    let one_trip = with_rls.pop().ok_or("no one-trip run")?;
+    let as_tenant_tx = with_rls.pop().ok_or("no RLS run")?;
+    Ok(Rls {
+        as_tenant_tx,
+        one_trip,
+        explicit,
+    })
+}
+
+/// The `rls` scenario's three runs.
+#[derive(Debug)]
+pub struct Rls {
+    /// Under RLS, the transaction opened as `TenantTx` does.
+    pub as_tenant_tx: Report,
+    /// Under RLS, the tenant set in the `BEGIN` round trip.
+    pub one_trip: Report,
+    /// Explicit `WHERE tenant_id` on copies without RLS.
+    pub explicit: Report,
 }
