@@ -112,13 +112,9 @@ pub async fn run(options: &Options) -> Result<Seeded, String> {
     let shape = Shape::of(options);
     let database = &database(options);
     let started = Instant::now();
-    let server = harness::admin_url().await;
-    let admin = connect(&server).await?;
+    drop_database(database).await?;
+    let admin = connect(&harness::admin_url().await).await?;
     roles::bootstrap(&admin).await.map_err(|e| e.to_string())?;
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-        .await
-        .map_err(|e| e.to_string())?;
     roles::create_database(&admin, database)
         .await
         .map_err(|e| e.to_string())?;
