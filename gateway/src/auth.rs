@@ -1,10 +1,12 @@
 //! Token verification (plugin `aula_auth`): the bearer token is checked against identity's
 //! JWKS with the same verifier every subgraph uses (EdDSA only; issuer, audience and expiry
 //! checked; the JWKS fetched again when an unknown `kid` appears), and a suspended tenant's
-//! tokens are refused through the Redis flag identity raises. Bad tokens are refused here with
-//! `UNAUTHENTICATED` instead of degrading to anonymous; the caller's context is kept for the
-//! plugins after this one. Over WebSocket the token arrives in `connection_init` and is
+//! tokens are refused through the Redis flag identity raises (remembered per process until
+//! identity announces a change). Bad tokens are refused here with `UNAUTHENTICATED` instead of
+//! degrading to anonymous; the caller's context is kept for the plugins after this one. Over WebSocket the token arrives in `connection_init` and is
 //! verified for every operation. Subgraphs verify the forwarded token again.
+
+use std::sync::Arc;
 
 use hive_router::async_trait;
 use hive_router::http::StatusCode;
@@ -19,6 +21,7 @@ use hive_router::plugins::plugin_context::PluginContext;
 use hive_router::plugins::plugin_trait::{RouterPlugin, StartHookPayload};
 use kit::auth::{AuthError, Verifier};
 use kit::config::AuthConfig;
+use kit::revocation::Suspensions;
 use serde::Deserialize;
 use tenancy::TenantContext;
 
@@ -55,6 +58,8 @@ impl Caller {
 pub struct Auth {
     verifier: Verifier,
     redis: Redis,
+    /// The suspension flags read so far, forgotten on identity's announcements.
+    suspensions: Arc<Suspensions>,
     /// The router's WebSocket path, when WebSocket is on.
     ws_path: Option<String>,
 }
@@ -94,7 +99,7 @@ impl Auth {
             }
         };
         let suspended = match self.redis.connection().await {
-            Ok(conn) => bounded(kit::revocation::is_suspended(&conn, ctx.tenant())).await,
+            Ok(conn) => bounded(self.suspensions.is_suspended(&conn, ctx.tenant())).await,
             Err(down) => Err(down),
         };
         match suspended {
@@ -132,10 +137,12 @@ impl RouterPlugin for Auth {
             jwks: None,
         })?;
         let redis = Redis::open(&settings.redis_url)?;
+        let suspensions = Suspensions::watch(redis.client())?;
         let ws_path = payload.router_config().websocket_path().map(str::to_owned);
         payload.initialize_plugin(Self {
             verifier,
             redis,
+            suspensions,
             ws_path,
         })
     }

@@ -37,6 +37,11 @@ impl Redis {
         })
     }
 
+    /// A client for connections of the caller's own (subscriptions).
+    pub fn client(&self) -> redis::Client {
+        self.client.clone()
+    }
+
     /// This worker thread's connection, opened on first use.
     pub async fn connection(&self) -> Result<ConnectionManager, RedisDown> {
         if let Some(conn) = CONNECTIONS.with(|c| c.borrow().get(&self.url).cloned()) {

@@ -106,10 +106,9 @@ pub async fn start(deps: &mut Deps, config: &Config) -> Result<Arc<Identity>, Ru
 /// The schema (with the state) and identity's HTTP routes.
 pub fn parts(identity: Arc<Identity>) -> Parts<Query, Mutation, EmptySubscription> {
     Parts {
-        schema: crate::schema().data(identity.clone()).data(DataLoader::new(
-            UsersById(identity.db.clone()),
-            tokio::spawn,
-        )),
+        schema: crate::schema().data(identity.clone()).data(
+            DataLoader::new(UsersById(identity.db.clone()), tokio::spawn).delay(Duration::ZERO),
+        ),
         routes: crate::http::routes(identity),
     }
 }

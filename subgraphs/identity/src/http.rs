@@ -271,7 +271,8 @@ async fn export(
             Code::BadUserInput,
         );
     };
-    let ctx = match authenticate(&identity.verifier, Some(&identity.redis), &headers).await {
+    let ctx = match authenticate(&identity.verifier, Some((&identity.redis, None)), &headers).await
+    {
         Ok(Caller::Authenticated(ctx)) => ctx,
         Ok(Caller::Anonymous | Caller::Visitor(_)) => {
             return error_response(

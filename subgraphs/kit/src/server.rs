@@ -26,6 +26,7 @@ use crate::auth::{REFUSED, Verifier};
 use crate::config::{Config, DatabaseConfig};
 use crate::error::{Code, DomainError};
 use crate::graphql::{Caller, ClientInfo, finish};
+use crate::revocation::Suspensions;
 use crate::storage::Storage;
 use crate::telemetry;
 use tenancy::{TenantContext, TenantId};
@@ -38,6 +39,9 @@ pub struct Deps {
     /// Redis (connected lazily, reconnecting): suspension flags, and whatever the subgraph uses
     /// it for. Without it, suspended tenants' tokens are not refused until they expire.
     pub redis: Option<ConnectionManager>,
+    /// The suspension flags this process has read from `redis`, kept true by identity's
+    /// announcements (with `redis`).
+    pub suspensions: Option<Arc<Suspensions>>,
     /// Access-token verification.
     pub verifier: Arc<Verifier>,
     /// Object storage, when configured (readiness checks it).
@@ -91,13 +95,23 @@ impl<Q, M, S> Clone for AppState<Q, M, S> {
 impl Deps {
     /// The pool (lazy), Redis client and token verifier that `config` describes.
     pub async fn connect(config: &Config) -> Result<Self, RunError> {
+        let redis = config
+            .redis_url
+            .as_ref()
+            .map(|u| connect_redis(u.expose()))
+            .transpose()?;
+        let suspensions = config
+            .redis_url
+            .as_ref()
+            .map(|u| {
+                Suspensions::watch(redis::Client::open(u.expose())?)
+                    .map_err(|e| RunError::Service(format!("suspension watcher: {e}")))
+            })
+            .transpose()?;
         Ok(Self {
             db: connect_db(&config.database).await?,
-            redis: config
-                .redis_url
-                .as_ref()
-                .map(|u| connect_redis(u.expose()))
-                .transpose()?,
+            redis,
+            suspensions,
             verifier: Arc::new(Verifier::new(&config.auth)?),
             storage: config
                 .storage
@@ -217,8 +231,12 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    let caller = match authenticate(&state.deps.verifier, state.deps.redis.as_ref(), &headers).await
-    {
+    let deps = &state.deps;
+    let flags = deps
+        .redis
+        .as_ref()
+        .map(|r| (r, deps.suspensions.as_deref()));
+    let caller = match authenticate(&deps.verifier, flags, &headers).await {
         Ok(caller) => caller,
         Err(response) => return response,
     };
@@ -232,10 +250,11 @@ where
 }
 
 /// The caller behind the request's bearer token (anonymous without one), or the error response
-/// for a refused token: bad, expired, or its tenant suspended.
+/// for a refused token: bad, expired, or its tenant suspended (asked of Redis, or of the
+/// process's memory of the flags when given one).
 pub async fn authenticate(
     verifier: &Verifier,
-    redis: Option<&ConnectionManager>,
+    suspensions: Option<(&ConnectionManager, Option<&Suspensions>)>,
     headers: &HeaderMap,
 ) -> Result<Caller, Response> {
     let Some(token) = bearer(headers) else {
@@ -251,8 +270,12 @@ pub async fn authenticate(
             });
         }
     };
-    if let Some(redis) = redis {
-        match crate::revocation::is_suspended(redis, ctx.tenant()).await {
+    if let Some((redis, memory)) = suspensions {
+        let suspended = match memory {
+            Some(memory) => memory.is_suspended(redis, ctx.tenant()).await,
+            None => crate::revocation::is_suspended(redis, ctx.tenant()).await,
+        };
+        match suspended {
             Ok(false) => {}
             Ok(true) => {
                 tracing::info!(tenant = %ctx.tenant(), "access token of a suspended tenant refused");
@@ -504,6 +527,11 @@ pub async fn serve(
     let signalled = Arc::new(tokio::sync::Notify::new());
     let notify = signalled.clone();
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let server = axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             shutdown.await;

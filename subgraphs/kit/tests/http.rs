@@ -94,9 +94,14 @@ async fn serve(db: sea_orm::DatabaseConnection, keys: &Keys, redis: Option<Strin
         auth: keys.auth_config(),
         ..Config::default()
     };
+    let suspensions = redis.as_ref().map(|u| {
+        kit::revocation::Suspensions::watch(redis::Client::open(u.as_str()).expect("redis url"))
+            .expect("watcher")
+    });
     let deps = Deps {
         db,
         redis: redis.map(|u| kit::server::connect_redis(&u).expect("redis url")),
+        suspensions,
         verifier: Arc::new(kit::auth::Verifier::new(&config.auth).expect("verifier")),
         storage: None,
     };

@@ -59,8 +59,8 @@ fn err(e: sqlx::Error) -> String {
 pub enum Begin {
     /// As `tenancy::TenantTx` opens it: `BEGIN`, then `set_config` (two round trips).
     AsTenantTx,
-    /// `BEGIN; SELECT set_config(..)` as one simple query: what `TenantTx` could do if it
-    /// owned the connection (sea-orm sends its own `BEGIN`); measured to size that change.
+    /// `BEGIN; SET LOCAL ..` as one simple query: what `TenantTx` could do if it owned the
+    /// connection (sea-orm sends its own `BEGIN`); measured to size that change.
     OneTrip,
 }
 
@@ -72,10 +72,8 @@ async fn tenant_tx(
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, String> {
     if begin == Begin::OneTrip {
         // The tenant is a `Uuid`, formatted by us: nothing from outside reaches the text.
-        let statement = format!(
-            "BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true), \
-             set_config('app.user_id', '', true)"
-        );
+        let statement =
+            format!("BEGIN; SET LOCAL app.tenant_id = '{tenant}'; SET LOCAL app.user_id = ''");
         return db
             .begin_with(sqlx::AssertSqlSafe(statement))
             .await
