@@ -8,6 +8,7 @@ use async_graphql::EmptySubscription;
 use async_graphql::dataloader::DataLoader;
 use kit::auth::Verifier;
 use kit::config::AuthConfig;
+use kit::revocation::Suspensions;
 use kit::server::Deps;
 use kit::{Config, Parts, RunError};
 use redis::aio::ConnectionManager;
@@ -38,6 +39,9 @@ pub struct Identity {
     pub verifier: Arc<Verifier>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// This process's memory of suspension flags (the kit's), told at once of identity's own
+    /// changes.
+    pub suspensions: Option<Arc<Suspensions>>,
 }
 
 impl Identity {
@@ -69,6 +73,7 @@ impl Identity {
             auth: config.auth.clone(),
             verifier: Arc::new(verifier),
             trusted_proxies: config.trusted_proxies.clone(),
+            suspensions: None,
         })
     }
 }
@@ -89,11 +94,11 @@ pub async fn start(deps: &mut Deps, config: &Config) -> Result<Arc<Identity>, Ru
             "identity needs Redis (redis_url / AULA_REDIS_URL) for rate limits".into(),
         )
     })?;
-    let identity = Arc::new(
-        Identity::new(deps.db.clone(), redis, config)
-            .await
-            .map_err(RunError::Service)?,
-    );
+    let mut identity = Identity::new(deps.db.clone(), redis, config)
+        .await
+        .map_err(RunError::Service)?;
+    identity.suspensions = deps.suspensions.clone();
+    let identity = Arc::new(identity);
     deps.verifier = identity.verifier.clone();
     let suspended = crate::service::platform::sync_suspensions(&identity)
         .await

@@ -149,8 +149,10 @@ impl Suspensions {
         remembered.insert(tenant, (flag, Instant::now()));
     }
 
-    /// Forgets `tenant`'s flag, or every flag.
-    fn forget(&self, tenant: Option<TenantId>) {
+    /// Forgets `tenant`'s flag, or every flag: what an announcement does, and what the process
+    /// that changed a flag does at once for itself (its own next request must not wait for the
+    /// announcement to come back).
+    pub fn forget(&self, tenant: Option<TenantId>) {
         let mut remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::SeqCst);
         match tenant {

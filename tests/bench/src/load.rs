@@ -1,12 +1,65 @@
 //! Fixed-concurrency load: `concurrency` clients each run the operation back to back for a
 //! warm-up, then for the measured duration; latencies are kept whole (no sampling) and any
-//! error fails the run, so every printed figure comes from successful requests only.
+//! error fails the run, so every printed figure comes from successful requests only. Scenarios
+//! that are compared with each other run in alternating rounds ([`rounds`], [`merge`]), so a
+//! drift in the machine's speed during the run weighs on each of them alike.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::Options;
 use crate::cpu;
+
+/// Rounds that compared scenarios alternate in.
+pub const ROUNDS: u32 = 4;
+
+/// Warm-up before each round after the first (connections are opened again).
+const ROUND_WARMUP: Duration = Duration::from_secs(1);
+
+/// The options of each of [`ROUNDS`] rounds: the measured time split evenly, the whole warm-up
+/// before the first.
+pub fn rounds(options: &Options) -> Vec<Options> {
+    (0..ROUNDS)
+        .map(|round| Options {
+            duration: options.duration / ROUNDS,
+            warmup: if round == 0 {
+                options.warmup
+            } else {
+                ROUND_WARMUP.min(options.warmup)
+            },
+            ..options.clone()
+        })
+        .collect()
+}
+
+/// One report of a scenario's rounds: every latency, the summed time, CPU per op weighted by
+/// each round's operations.
+pub fn merge(rounds: Vec<Report>) -> Result<Report, String> {
+    let first = rounds.first().ok_or("no round was run")?;
+    let (name, concurrency) = (first.name.clone(), first.concurrency);
+    let ops: usize = rounds.iter().map(|r| r.latencies.len()).sum();
+    let mut cpu: Vec<(String, f64)> = Vec::new();
+    for round in &rounds {
+        let weight = round.latencies.len() as f64 / ops.max(1) as f64;
+        for (group, ms) in &round.cpu {
+            match cpu.iter_mut().find(|(g, _)| g == group) {
+                Some((_, total)) => *total += ms * weight,
+                None => cpu.push((group.clone(), ms * weight)),
+            }
+        }
+    }
+    let elapsed = rounds.iter().map(|r| r.elapsed).sum();
+    let mut latencies: Vec<u32> = rounds.into_iter().flat_map(|r| r.latencies).collect();
+    latencies.sort_unstable();
+    Ok(Report {
+        name,
+        concurrency,
+        elapsed,
+        latencies,
+        cpu,
+    })
+}
 
 /// A scenario's measured figures.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::http::{self, Target};
-use crate::load::Report;
+use crate::load::{self, Report};
 use crate::platform::{self, Platform};
 use crate::report::{Machine, Memory, Results};
 use crate::seed::{self, Seeded, Shape};
@@ -103,7 +103,7 @@ async fn existing(options: &Options) -> Result<Shape, String> {
     Ok(shape)
 }
 
-/// Starts the platform over `database`, signs students in, runs `targets` one after the other
+/// Starts the platform over `database`, signs students in, runs `targets` in alternating rounds
 /// and stops it; returns the reports and each process's memory.
 async fn on_platform(
     bin: &Path,
@@ -119,15 +119,23 @@ async fn on_platform(
             .map(|p| p.rss().map(|rss| (p.name, rss)));
         let students = Arc::new(http::sign_in(&platform.identity.url, page.0).await?);
         eprintln!("bench: {} students signed in", students.len());
+        // The targets alternate in rounds; each is reported whole at the end.
+        let mut rounds: Vec<Vec<Report>> = vec![Vec::new(); targets.len()];
+        for round in load::rounds(options) {
+            for (&(_, target), done) in targets.iter().zip(&mut rounds) {
+                let name = match target {
+                    Target::Subgraph => "learning subgraph directly",
+                    Target::Gateway => "gateway, Aula's plugins on",
+                    Target::Bare => "bare engine, plugins off",
+                };
+                done.push(
+                    http::run(name, target, &platform, students.clone(), page, &round).await?,
+                );
+            }
+        }
         let mut reports = Vec::new();
-        for &(key, target) in targets {
-            let name = match target {
-                Target::Subgraph => "learning subgraph directly",
-                Target::Gateway => "gateway, Aula's plugins on",
-                Target::Bare => "bare engine, plugins off",
-            };
-            let report =
-                http::run(name, target, &platform, students.clone(), page, options).await?;
+        for (&(key, _), done) in targets.iter().zip(rounds) {
+            let report = load::merge(done)?;
             report.print();
             reports.push((key, report));
         }
@@ -196,10 +204,13 @@ async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
             .trim_end()
             .to_owned(),
         settings: format!(
-            "{} concurrent clients, {} s warm-up then {} s measured per scenario",
+            "{} concurrent clients, {} s warm-up then {} s measured per scenario; scenarios \
+             compared with each other (rls variants; subgraph, gateway and bare) alternate in {} \
+             rounds",
             options.concurrency,
             options.warmup.as_secs(),
-            options.duration.as_secs()
+            options.duration.as_secs(),
+            load::ROUNDS
         ),
         ..Results::default()
     };

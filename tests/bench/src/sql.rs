@@ -178,8 +178,8 @@ pub async fn limit(options: &Options) -> Result<Report, String> {
     .await
 }
 
-/// Learning's catalog SQL under RLS versus explicit tenant filters on copies without RLS; each
-/// run is printed as it ends.
+/// Learning's catalog SQL under RLS versus explicit tenant filters on copies without RLS, the
+/// variants alternating in rounds; each is printed at the end.
 pub async fn rls(options: &Options) -> Result<Rls, String> {
     let database = seed::database(options);
     let admin = admin(&database).await?;
@@ -202,71 +202,80 @@ pub async fn rls(options: &Options) -> Result<Rls, String> {
     }
     let size = options.concurrency as u32;
     let learning = Arc::new(pool("aula_learning", size, &database).await?);
-    let mut with_rls = Vec::new();
-    for (name, begin) in [
-        ("rls (tenant transaction)", Begin::AsTenantTx),
-        ("rls, tenant set with BEGIN", Begin::OneTrip),
-    ] {
-        let learning = learning.clone();
-        let report = load::run(
-            name,
-            options.concurrency,
-            options.warmup,
-            options.duration,
-            Vec::new(),
-            move |i| {
-                let learning = learning.clone();
-                let tenant = tenant_for(tenants, i);
-                async move { learning_part(&learning, tenant, begin).await.map(|_| ()) }
-            },
-        )
-        .await?;
-        report.print();
-        with_rls.push(report);
-    }
-    let explicit = load::run(
-        "explicit WHERE tenant_id",
-        options.concurrency,
-        options.warmup,
-        options.duration,
-        Vec::new(),
-        move |i| {
+    let variants = [
+        ("rls (tenant transaction)", Some(Begin::AsTenantTx)),
+        ("rls, tenant set with BEGIN", Some(Begin::OneTrip)),
+        ("explicit WHERE tenant_id", None),
+    ];
+    // The variants alternate in rounds; each is reported whole at the end.
+    let mut rounds: Vec<Vec<Report>> = vec![Vec::new(); variants.len()];
+    for round in load::rounds(options) {
+        for (&(name, begin), done) in variants.iter().zip(&mut rounds) {
             let learning = learning.clone();
-            let tenant = tenant_for(tenants, i);
-            async move {
-                let mut tx = learning.begin().await.map_err(err)?;
-                let rows = sqlx::query(PLAIN_COURSES)
-                    .bind(tenant)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(err)?;
-                let ids: Vec<Uuid> = rows.iter().map(|r| r.get("id")).collect();
-                if ids.is_empty() {
-                    return Err(format!("tenant {tenant} has no published course"));
-                }
-                sqlx::query(PLAIN_COUNTS)
-                    .bind(tenant)
-                    .bind(&ids)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(err)?;
-                tx.commit().await.map_err(err)
-            }
-        },
-    )
-    .await?;
+            done.push(
+                load::run(
+                    name,
+                    round.concurrency,
+                    round.warmup,
+                    round.duration,
+                    Vec::new(),
+                    move |i| {
+                        let learning = learning.clone();
+                        let tenant = tenant_for(tenants, i);
+                        async move {
+                            match begin {
+                                Some(begin) => {
+                                    learning_part(&learning, tenant, begin).await.map(|_| ())
+                                }
+                                None => explicit_part(&learning, tenant).await,
+                            }
+                        }
+                    },
+                )
+                .await?,
+            );
+        }
+    }
     sqlx::query("DROP SCHEMA bench_plain CASCADE")
         .execute(&admin)
         .await
         .map_err(err)?;
-    explicit.print();
-    let one_trip = with_rls.pop().ok_or("no one-trip run")?;
-    let as_tenant_tx = with_rls.pop().ok_or("no RLS run")?;
+    let mut merged = rounds.into_iter().map(load::merge);
+    let mut next = || {
+        merged
+            .next()
+            .unwrap_or_else(|| Err("a variant was not run".into()))
+    };
+    let (as_tenant_tx, one_trip, explicit) = (next()?, next()?, next()?);
+    for report in [&as_tenant_tx, &one_trip, &explicit] {
+        report.print();
+    }
     Ok(Rls {
         as_tenant_tx,
         one_trip,
         explicit,
     })
+}
+
+/// Learning's part of the page for `tenant` with explicit tenant filters, no RLS.
+async fn explicit_part(db: &PgPool, tenant: Uuid) -> Result<(), String> {
+    let mut tx = db.begin().await.map_err(err)?;
+    let rows = sqlx::query(PLAIN_COURSES)
+        .bind(tenant)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(err)?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.get("id")).collect();
+    if ids.is_empty() {
+        return Err(format!("tenant {tenant} has no published course"));
+    }
+    sqlx::query(PLAIN_COUNTS)
+        .bind(tenant)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(err)?;
+    tx.commit().await.map_err(err)
 }
 
 /// The `rls` scenario's three runs.

@@ -88,15 +88,24 @@ pub async fn set_suspended(
     .await?;
     // Raise the flag before committing a suspension (so no moment exists where the database
     // says suspended but tokens still work), and clear it only after a resumption commits.
+    // This process forgets the flag at once; the others on the announcement.
+    let forget = || {
+        if let Some(memory) = &identity.suspensions {
+            memory.forget(Some(target));
+        }
+    };
     if suspend {
         kit::revocation::set_suspended(&identity.redis, target, true).await?;
+        forget();
         if let Err(e) = tx.commit().await {
             kit::revocation::set_suspended(&identity.redis, target, false).await?;
+            forget();
             return Err(e.into());
         }
     } else {
         tx.commit().await?;
         kit::revocation::set_suspended(&identity.redis, target, false).await?;
+        forget();
     }
     tracing::warn!(tenant = %target, staff = %staff, suspend, "tenant suspension changed");
     Ok(updated)
@@ -116,5 +125,8 @@ pub async fn sync_suspensions(identity: &Identity) -> Result<usize, IdentityErro
         .collect();
     let suspended = flags.iter().filter(|(_, s)| *s).count();
     kit::revocation::reconcile(&identity.redis, flags).await?;
+    if let Some(memory) = &identity.suspensions {
+        memory.forget(None);
+    }
     Ok(suspended)
 }
