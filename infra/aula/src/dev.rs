@@ -66,23 +66,14 @@ fn repository() -> PathBuf {
 /// profile, since cargo only builds the `aula` package's binaries for `cargo run`.
 fn gateway_binary(exe: &Path) -> Result<PathBuf, String> {
     let sibling = exe.with_file_name("aula-gateway");
-    if let Ok(cargo) = std::env::var("CARGO") {
+    if std::env::var_os("CARGO").is_some() {
         say!("aula: building the gateway (a clean build takes several minutes) ...");
-        let mut build = std::process::Command::new(cargo);
-        build
-            .args(["build", "--quiet", "-p", "gateway", "--bin", "aula-gateway"])
-            .arg("--manifest-path")
-            .arg(repository().join("Cargo.toml"));
-        if exe.parent().and_then(Path::file_name) == Some("release".as_ref()) {
-            build.arg("--release");
-        }
-        let status = build
-            .status()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
-        if !status.success() {
-            return Err("building the gateway failed (see above)".into());
-        }
     }
+    local::cargo::build_beside(
+        exe,
+        &repository().join("Cargo.toml"),
+        &["-p", "gateway", "--bin", "aula-gateway"],
+    )?;
     if sibling.is_file() {
         Ok(sibling)
     } else {

@@ -1,8 +1,10 @@
 //! Local PostgreSQL and Redis servers started from the machine's own binaries (installed with
 //! apt when missing and allowed) and an in-process S3-compatible server, all on loopback only,
-//! and supergraph composition with the machine's Node.js. Used by the `aula` launcher for a newcomer's platform and by the test
-//! harness when no server is already running.
+//! supergraph composition with the machine's Node.js, and building sibling binaries from inside
+//! `cargo run`. Used by the `aula` launcher for a newcomer's platform, by the test harness when
+//! no server is already running, and by the bench.
 
+pub mod cargo;
 pub mod compose;
 mod install;
 mod postgres;

@@ -35,25 +35,16 @@ pub fn binaries() -> Result<PathBuf, String> {
         .parent()
         .ok_or("the bench binary has no folder")?
         .to_path_buf();
-    if let Ok(cargo) = std::env::var("CARGO") {
+    if std::env::var_os("CARGO").is_some() {
         eprintln!(
             "bench: building the services and the gateway (release; a clean build takes about 25 minutes on 2 cores) ..."
         );
-        let mut build = std::process::Command::new(cargo);
-        build
-            .args(["build", "--quiet", "-p", "aula", "-p", "gateway"])
-            .arg("--manifest-path")
-            .arg(repository().join("Cargo.toml"));
-        if dir.file_name() == Some("release".as_ref()) {
-            build.arg("--release");
-        }
-        let status = build
-            .status()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
-        if !status.success() {
-            return Err("building the services failed (see above)".into());
-        }
     }
+    local::cargo::build_beside(
+        &exe,
+        &repository().join("Cargo.toml"),
+        &["-p", "aula", "-p", "gateway"],
+    )?;
     for binary in ["aula", "aula-gateway"] {
         if !dir.join(binary).is_file() {
             return Err(format!(
