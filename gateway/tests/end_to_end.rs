@@ -412,6 +412,73 @@ async fn budgets_stop_one_tenant_at_its_count_spare_the_others_and_are_shared_by
 }
 
 #[tokio::test]
+async fn requests_failing_before_execution_count_and_a_refusal_is_remembered() {
+    let stack = Stack::start_with(|yaml| {
+        replace(
+            &yaml,
+            "tenant: { requests: 1200, cost: 200000 }",
+            "tenant: { requests: 5, cost: 200000 }",
+        )
+    })
+    .await;
+    let alpha = stack.tenant("alpha").await;
+    let replica = stack.replica().await;
+    let token = stack.owner_token(&alpha);
+    let mut redis = redis::Client::open(harness::redis_url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let key = format!("aula:budget:req:tenant:{}", alpha.id);
+
+    // Five requests that never reach execution (they do not parse) are charged as they end.
+    for i in 0..5 {
+        let reply = stack.gateway.request("{ seen {").token(&token).send().await;
+        assert!(!reply.ok(), "request {i} should not parse");
+        assert_ne!(
+            reply.code(),
+            "RATE_LIMITED",
+            "request {i}: {:?}",
+            reply.body
+        );
+    }
+    // Five charges of 12 s (a 60 s window over 5 requests) put the bucket a minute ahead.
+    let mut ahead_ms = 0;
+    for _ in 0..200 {
+        ahead_ms = redis::AsyncCommands::pttl(&mut redis, &key)
+            .await
+            .expect("pttl");
+        if ahead_ms > 55_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(ahead_ms > 55_000, "the bucket is {ahead_ms} ms ahead");
+    let reply = stack
+        .gateway
+        .request("{ seen { tenant } }")
+        .token(&token)
+        .send()
+        .await;
+    assert_eq!((reply.status, reply.code()), (429, "RATE_LIMITED"));
+
+    // The refusal is remembered: with Redis's bucket gone, this gateway still refuses (before
+    // parsing, so even an unparsable request gets RATE_LIMITED), while the replica, which never
+    // saw the refusal, asks Redis and serves.
+    let _: () = redis::AsyncCommands::del(&mut redis, &key)
+        .await
+        .expect("del");
+    let reply = stack.gateway.request("{ seen {").token(&token).send().await;
+    assert_eq!((reply.status, reply.code()), (429, "RATE_LIMITED"));
+    let reply = replica
+        .request("{ seen { tenant } }")
+        .token(&token)
+        .send()
+        .await;
+    assert!(reply.ok(), "{:?}", reply.body);
+}
+
+#[tokio::test]
 async fn a_cost_budget_counts_estimated_cost_not_requests() {
     let stack = Stack::start_with(|yaml| {
         replace(
