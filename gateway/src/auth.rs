@@ -3,8 +3,9 @@
 //! checked; the JWKS fetched again when an unknown `kid` appears), and a suspended tenant's
 //! tokens are refused through the Redis flag identity raises (remembered per process until
 //! identity announces a change). Bad tokens are refused here with `UNAUTHENTICATED` instead of
-//! degrading to anonymous; the caller's context is kept for the plugins after this one. Over WebSocket the token arrives in `connection_init` and is
-//! verified for every operation. Subgraphs verify the forwarded token again.
+//! degrading to anonymous; the caller's context is kept for the plugins after this one. Over
+//! WebSocket the token arrives in `connection_init` and is verified for every operation.
+//! Subgraphs verify the forwarded token again.
 
 use std::sync::Arc;
 

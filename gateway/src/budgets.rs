@@ -155,6 +155,11 @@ struct Bucket {
 struct Settled(Arc<AtomicBool>);
 
 impl Settled {
+    /// Already settled (a WebSocket operation, charged as it starts).
+    fn done() -> Self {
+        Self(Arc::new(AtomicBool::new(true)))
+    }
+
     fn of(context: &PluginContext) -> bool {
         context
             .get_ref::<Settled>()
@@ -220,11 +225,11 @@ impl Metering {
         }
     }
 
-    /// A remembered refusal of one of `buckets`, still in force.
-    fn remembered_refusal(&self, buckets: &[Bucket]) -> Option<Refusal> {
+    /// A remembered refusal of one of the buckets of `charges`, still in force.
+    fn remembered_refusal(&self, charges: &[(Bucket, u64)]) -> Option<Refusal> {
         let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        buckets.iter().find_map(|bucket| {
+        charges.iter().find_map(|(bucket, _)| {
             let until = *refused.get(&bucket.key)?;
             let wait = until.checked_duration_since(now)?;
             Some(Refusal::rate_limited(
@@ -346,8 +351,7 @@ impl RouterPlugin for Budgets {
                 return payload.proceed();
             }
             let requests = self.meter.requests(payload.context);
-            let buckets: Vec<Bucket> = requests.iter().map(|(b, _)| b.clone()).collect();
-            if let Some(refusal) = self.meter.remembered_refusal(&buckets) {
+            if let Some(refusal) = self.meter.remembered_refusal(&requests) {
                 return payload.end_with_response(refusal.into_response());
             }
             if requests.is_empty() {
@@ -376,16 +380,13 @@ impl RouterPlugin for Budgets {
             return payload.proceed();
         }
         let requests = self.meter.requests(payload.context);
-        let buckets: Vec<Bucket> = requests.iter().map(|(b, _)| b.clone()).collect();
-        let charged = match self.meter.remembered_refusal(&buckets) {
+        let charged = match self.meter.remembered_refusal(&requests) {
             Some(refusal) => Err(refusal),
             None => self.meter.charge(&requests).await,
         };
         match charged {
             Ok(()) => {
-                payload
-                    .context
-                    .insert(Settled(Arc::new(AtomicBool::new(true))));
+                payload.context.insert(Settled::done());
                 payload.proceed()
             }
             Err(refusal) => {

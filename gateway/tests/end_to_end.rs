@@ -332,14 +332,19 @@ async fn an_academys_host_binds_anonymous_visitors_and_refuses_other_tenants_tok
     );
 }
 
+/// The checked-in configuration with each tenant's budget set to `requests` and `cost`.
+fn tenant_budget(yaml: &str, requests: u64, cost: u64) -> String {
+    replace(
+        yaml,
+        "tenant: { requests: 1200, cost: 200000 }",
+        &format!("tenant: {{ requests: {requests}, cost: {cost} }}"),
+    )
+}
+
 #[tokio::test]
 async fn budgets_stop_one_tenant_at_its_count_spare_the_others_and_are_shared_by_replicas() {
     let stack = Stack::start_with(|yaml| {
-        let yaml = replace(
-            &yaml,
-            "tenant: { requests: 1200, cost: 200000 }",
-            "tenant: { requests: 5, cost: 200000 }",
-        );
+        let yaml = tenant_budget(&yaml, 5, 200_000);
         replace(
             &yaml,
             "api_client: { requests: 600, cost: 100000 }",
@@ -413,14 +418,7 @@ async fn budgets_stop_one_tenant_at_its_count_spare_the_others_and_are_shared_by
 
 #[tokio::test]
 async fn requests_failing_before_execution_count_and_a_refusal_is_remembered() {
-    let stack = Stack::start_with(|yaml| {
-        replace(
-            &yaml,
-            "tenant: { requests: 1200, cost: 200000 }",
-            "tenant: { requests: 5, cost: 200000 }",
-        )
-    })
-    .await;
+    let stack = Stack::start_with(|yaml| tenant_budget(&yaml, 5, 200_000)).await;
     let alpha = stack.tenant("alpha").await;
     let replica = stack.replica().await;
     let token = stack.owner_token(&alpha);
@@ -480,14 +478,7 @@ async fn requests_failing_before_execution_count_and_a_refusal_is_remembered() {
 
 #[tokio::test]
 async fn a_cost_budget_counts_estimated_cost_not_requests() {
-    let stack = Stack::start_with(|yaml| {
-        replace(
-            &yaml,
-            "tenant: { requests: 1200, cost: 200000 }",
-            "tenant: { requests: 1200, cost: 100 }",
-        )
-    })
-    .await;
+    let stack = Stack::start_with(|yaml| tenant_budget(&yaml, 1200, 100)).await;
     let alpha = stack.tenant("alpha").await;
     let token = stack.owner_token(&alpha);
     let cheap = "{ seen { tenant } }";

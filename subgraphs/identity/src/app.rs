@@ -39,8 +39,8 @@ pub struct Identity {
     pub verifier: Arc<Verifier>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// This process's memory of suspension flags (the kit's), told at once of identity's own
-    /// changes.
+    /// This process's memory of suspension flags (the kit's `Deps::suspensions`), told at once
+    /// of identity's own changes.
     pub suspensions: Option<Arc<Suspensions>>,
 }
 

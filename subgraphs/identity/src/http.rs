@@ -271,7 +271,12 @@ async fn export(
             Code::BadUserInput,
         );
     };
-    let ctx = match authenticate(&identity.verifier, Some((&identity.redis, None)), &headers).await
+    let ctx = match authenticate(
+        &identity.verifier,
+        Some((&identity.redis, identity.suspensions.as_deref())),
+        &headers,
+    )
+    .await
     {
         Ok(Caller::Authenticated(ctx)) => ctx,
         Ok(Caller::Anonymous | Caller::Visitor(_)) => {

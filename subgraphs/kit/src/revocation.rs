@@ -38,10 +38,13 @@ pub async fn is_suspended(redis: &ConnectionManager, tenant: TenantId) -> redis:
 }
 
 /// Raises or clears `tenant`'s suspension flag and announces the change, in one transaction.
+/// The calling process's own `memory` forgets the flag at once: its next request must not wait
+/// for the announcement to come back.
 pub async fn set_suspended(
     redis: &ConnectionManager,
     tenant: TenantId,
     suspended: bool,
+    memory: Option<&Suspensions>,
 ) -> redis::RedisResult<()> {
     let mut pipe = redis::pipe();
     pipe.atomic();
@@ -51,15 +54,20 @@ pub async fn set_suspended(
         pipe.del(key(tenant)).ignore();
     }
     pipe.publish(CHANNEL, tenant.to_string()).ignore();
-    pipe.query_async::<()>(&mut redis.clone()).await
+    pipe.query_async::<()>(&mut redis.clone()).await?;
+    if let Some(memory) = memory {
+        memory.forget(Some(tenant));
+    }
+    Ok(())
 }
 
 /// Sets every listed tenant's flag to its suspension state in one round trip (start-up
 /// reconciliation after Redis lost its data or a change half-failed), then announces that
-/// every flag may have changed.
+/// every flag may have changed (the calling process's own `memory` forgets them all at once).
 pub async fn reconcile(
     redis: &ConnectionManager,
     tenants: impl IntoIterator<Item = (TenantId, bool)>,
+    memory: Option<&Suspensions>,
 ) -> redis::RedisResult<()> {
     let mut pipe = redis::pipe();
     for (tenant, suspended) in tenants {
@@ -70,7 +78,11 @@ pub async fn reconcile(
         }
     }
     pipe.publish(CHANNEL, EVERYONE).ignore();
-    pipe.query_async::<()>(&mut redis.clone()).await
+    pipe.query_async::<()>(&mut redis.clone()).await?;
+    if let Some(memory) = memory {
+        memory.forget(None);
+    }
+    Ok(())
 }
 
 /// A process's memory of suspension flags, kept true by [`CHANNEL`]'s announcements.
@@ -149,10 +161,9 @@ impl Suspensions {
         remembered.insert(tenant, (flag, Instant::now()));
     }
 
-    /// Forgets `tenant`'s flag, or every flag: what an announcement does, and what the process
-    /// that changed a flag does at once for itself (its own next request must not wait for the
-    /// announcement to come back).
-    pub fn forget(&self, tenant: Option<TenantId>) {
+    /// Forgets `tenant`'s flag, or every flag: what an announcement does, and what
+    /// [`set_suspended`] and [`reconcile`] do at once for the process that made the change.
+    fn forget(&self, tenant: Option<TenantId>) {
         let mut remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::SeqCst);
         match tenant {

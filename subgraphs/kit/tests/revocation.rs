@@ -43,7 +43,7 @@ async fn remembered_flags_are_forgotten_when_a_change_is_announced() {
     );
 
     // ...while an announced suspension reaches every process's memory at once.
-    revocation::set_suspended(&redis, b, true)
+    revocation::set_suspended(&redis, b, true, None)
         .await
         .expect("suspend");
     until("memory forgets b", async || {
@@ -57,7 +57,7 @@ async fn remembered_flags_are_forgotten_when_a_change_is_announced() {
     );
 
     // Reconciliation announces that every flag may have changed.
-    revocation::reconcile(&redis, [(b, false)])
+    revocation::reconcile(&redis, [(b, false)], None)
         .await
         .expect("reconcile");
     until("memory forgets everything", async || {

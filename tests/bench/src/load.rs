@@ -97,11 +97,6 @@ impl Report {
         reason = "printing figures is this command's job"
     )]
     pub fn print(&self) {
-        let cpu: Vec<String> = self
-            .cpu
-            .iter()
-            .map(|(group, ms)| format!("{group} {ms:.2}"))
-            .collect();
         println!(
             "{:<28} c={:<3} {:>9.1} ops/s  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  ({} ops, 0 errors)\n{:<28} CPU ms per op: {}",
             self.name,
@@ -112,8 +107,20 @@ impl Report {
             self.percentile(99.0),
             self.latencies.len(),
             "",
-            cpu.join(", "),
+            self.cpu_parts(),
         );
+    }
+
+    /// The CPU milliseconds per operation of each process group that spent any, as
+    /// `group ms, ...`.
+    pub fn cpu_parts(&self) -> String {
+        let parts: Vec<String> = self
+            .cpu
+            .iter()
+            .filter(|(_, ms)| *ms >= 0.005)
+            .map(|(group, ms)| format!("{group} {ms:.2}"))
+            .collect();
+        parts.join(", ")
     }
 }
 

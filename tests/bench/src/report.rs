@@ -161,23 +161,19 @@ impl Results {
                 r.latencies.len()
             );
         }
+        let budget = machine.cores * 1000;
         let _ = writeln!(
             md,
             "\n## Where the CPU goes\n\nProcessor milliseconds per request by process over the \
              measured time (from `/proc/<pid>/stat`; `postgres` is every backend and background \
-             process, `other` everything else on the machine). With 2 cores, 2,000 ms of CPU a \
-             second is all there is, so throughput is at most about 2,000 / the row's sum.\n\n\
-             | scenario | CPU ms per request |\n|---|---|"
+             process, `other` everything else on the machine). With {} cores, {budget} ms of CPU \
+             a second is all there is, so throughput is at most about {budget} / the row's \
+             sum.\n\n| scenario | CPU ms per request |\n|---|---|",
+            machine.cores
         );
         for (key, r) in &self.scenarios {
-            let parts: Vec<String> = r
-                .cpu
-                .iter()
-                .filter(|(_, ms)| *ms >= 0.005)
-                .map(|(group, ms)| format!("{group} {ms:.2}"))
-                .collect();
             let total: f64 = r.cpu.iter().map(|(_, ms)| ms).sum();
-            let _ = writeln!(md, "| {key} | {} (sum {total:.2}) |", parts.join(", "));
+            let _ = writeln!(md, "| {key} | {} (sum {total:.2}) |", r.cpu_parts());
         }
         let _ = writeln!(
             md,

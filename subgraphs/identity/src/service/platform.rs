@@ -88,24 +88,16 @@ pub async fn set_suspended(
     .await?;
     // Raise the flag before committing a suspension (so no moment exists where the database
     // says suspended but tokens still work), and clear it only after a resumption commits.
-    // This process forgets the flag at once; the others on the announcement.
-    let forget = || {
-        if let Some(memory) = &identity.suspensions {
-            memory.forget(Some(target));
-        }
-    };
+    let memory = identity.suspensions.as_deref();
     if suspend {
-        kit::revocation::set_suspended(&identity.redis, target, true).await?;
-        forget();
+        kit::revocation::set_suspended(&identity.redis, target, true, memory).await?;
         if let Err(e) = tx.commit().await {
-            kit::revocation::set_suspended(&identity.redis, target, false).await?;
-            forget();
+            kit::revocation::set_suspended(&identity.redis, target, false, memory).await?;
             return Err(e.into());
         }
     } else {
         tx.commit().await?;
-        kit::revocation::set_suspended(&identity.redis, target, false).await?;
-        forget();
+        kit::revocation::set_suspended(&identity.redis, target, false, memory).await?;
     }
     tracing::warn!(tenant = %target, staff = %staff, suspend, "tenant suspension changed");
     Ok(updated)
@@ -124,9 +116,6 @@ pub async fn sync_suspensions(identity: &Identity) -> Result<usize, IdentityErro
         .map(|t| (TenantId::from_uuid(t.tenant_id), t.status == "suspended"))
         .collect();
     let suspended = flags.iter().filter(|(_, s)| *s).count();
-    kit::revocation::reconcile(&identity.redis, flags).await?;
-    if let Some(memory) = &identity.suspensions {
-        memory.forget(None);
-    }
+    kit::revocation::reconcile(&identity.redis, flags, identity.suspensions.as_deref()).await?;
     Ok(suspended)
 }
