@@ -9,11 +9,9 @@
 
 use std::ops::Deref;
 
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
-    TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
+use crate::transaction::{Setting, Transaction};
 use crate::{AccessError, Role, TenantContext, UserId};
 
 /// The database role whose policies see every tenant's rows.
@@ -77,7 +75,7 @@ impl PlatformScope {
 /// A transaction that sees every tenant's rows, opened under a [`PlatformScope`].
 #[derive(Debug)]
 pub struct PlatformTx {
-    tx: DatabaseTransaction,
+    tx: Transaction,
 }
 
 impl PlatformTx {
@@ -88,9 +86,7 @@ impl PlatformTx {
             PlatformActor::Job(name) => ("job", (*name).to_owned()),
         };
         tracing::warn!(actor_kind = kind, actor = %actor, reason = %scope.reason, "platform scope opened");
-        let tx = db.begin().await?;
-        tx.execute_unprepared(&format!("SET LOCAL ROLE {PLATFORM_ROLE}"))
-            .await?;
+        let tx = Transaction::begin(db, &[Setting::Role(PLATFORM_ROLE)]).await?;
         tx.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "INSERT INTO platform.access_log (actor_kind, actor, reason, session_user_name) \
@@ -108,9 +104,9 @@ impl PlatformTx {
 }
 
 impl Deref for PlatformTx {
-    type Target = DatabaseTransaction;
+    type Target = Transaction;
 
-    fn deref(&self) -> &DatabaseTransaction {
+    fn deref(&self) -> &Transaction {
         &self.tx
     }
 }

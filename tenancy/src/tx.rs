@@ -2,35 +2,33 @@
 
 use std::ops::Deref;
 
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
-    TransactionTrait,
-};
+use sea_orm::{DatabaseConnection, DbErr};
 
+use crate::transaction::{Setting, Transaction};
 use crate::{TenantContext, TenantId};
 
 /// A database transaction confined to one tenant by row-level security.
 ///
 /// `begin` opens a transaction and sets `app.tenant_id` and `app.user_id` transaction-locally
-/// (`set_config(name, value, true)`). Use it anywhere a `&DatabaseTransaction` or
-/// `ConnectionTrait` is expected (it dereferences to the transaction), then [`commit`](Self::commit).
-/// Dropping it without committing rolls back.
+/// (`BEGIN; SET LOCAL ..`, one round trip). Use it anywhere a `ConnectionTrait` is expected (it
+/// dereferences to the [`Transaction`]), then [`commit`](Self::commit). Dropping it without
+/// committing rolls back.
 #[derive(Debug)]
 pub struct TenantTx {
-    tx: DatabaseTransaction,
+    tx: Transaction,
     tenant: TenantId,
 }
 
 impl TenantTx {
     /// Opens a transaction for the caller's tenant.
     pub async fn begin(db: &DatabaseConnection, ctx: &TenantContext) -> Result<Self, DbErr> {
-        let tx = db.begin().await?;
-        let user = ctx.user_id().map(|u| u.to_string()).unwrap_or_default();
-        tx.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)",
-            [ctx.tenant().to_string().into(), user.into()],
-        ))
+        let tx = Transaction::begin(
+            db,
+            &[
+                Setting::Local("app.tenant_id", Some(ctx.tenant().into())),
+                Setting::Local("app.user_id", ctx.user_id().map(Into::into)),
+            ],
+        )
         .await?;
         Ok(Self {
             tx,
@@ -55,9 +53,9 @@ impl TenantTx {
 }
 
 impl Deref for TenantTx {
-    type Target = DatabaseTransaction;
+    type Target = Transaction;
 
-    fn deref(&self) -> &DatabaseTransaction {
+    fn deref(&self) -> &Transaction {
         &self.tx
     }
 }

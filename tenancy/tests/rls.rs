@@ -258,3 +258,63 @@ async fn the_platform_path_crosses_tenants_only_with_an_audited_scope() {
         .to_string();
     assert!(err.contains("permission denied"), "{err}");
 }
+
+#[tokio::test]
+async fn a_tenant_transaction_carries_its_caller_and_is_all_or_nothing() {
+    let db = TestDb::new().await;
+    let conn = db.service("identity").await;
+    let a = tenant_with_users(&conn, "alpha", 1).await;
+    let user = "SELECT count(*) FROM (SELECT 1 WHERE current_setting('app.user_id', true) = $1) s";
+
+    // The caller's user is set with the tenant; an anonymous caller sets none.
+    let tx = TenantTx::begin(&conn, &a).await.expect("begin");
+    let me = a.user_id().expect("a user").to_string();
+    let row = tx
+        .query_one_raw(stmt(user, vec![me.into()]))
+        .await
+        .expect("query runs")
+        .expect("one row");
+    assert_eq!(row.try_get_by_index::<i64>(0).expect("a count"), 1);
+    tx.commit().await.expect("commit");
+    let anonymous = TenantContext::anonymous(a.tenant());
+    let tx = TenantTx::begin(&conn, &anonymous).await.expect("begin");
+    let row = tx
+        .query_one_raw(stmt(user, vec![String::new().into()]))
+        .await
+        .expect("query runs")
+        .expect("one row");
+    assert_eq!(row.try_get_by_index::<i64>(0).expect("a count"), 1);
+    drop(tx);
+
+    // A failing statement reads as sea-orm reports it (services map unique violations by
+    // constraint), and the transaction's earlier write goes with it.
+    let tx = TenantTx::begin(&conn, &a).await.expect("begin");
+    let insert = |email: &str| {
+        stmt(
+            "INSERT INTO identity.users (tenant_id, id, email, display_name) VALUES ($1, $2, $3, 'U')",
+            vec![
+                a.tenant().as_uuid().into(),
+                uuid::Uuid::now_v7().into(),
+                email.into(),
+            ],
+        )
+    };
+    tx.execute_raw(insert("new@alpha.test"))
+        .await
+        .expect("a new user");
+    let err = tx
+        .execute_raw(insert("NEW@alpha.test"))
+        .await
+        .expect_err("the same address twice");
+    assert!(
+        matches!(
+            err.sql_err(),
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(ref m)) if m.contains("users_email_key")
+        ),
+        "{err:?}"
+    );
+    drop(tx);
+    let tx = TenantTx::begin(&conn, &a).await.expect("begin");
+    assert_eq!(count(&*tx, "SELECT count(*) FROM identity.users").await, 1);
+    tx.commit().await.expect("commit");
+}

@@ -69,11 +69,11 @@ impl Results {
         at_least("gateway / bare engine", "gateway", "bare", 0.95, "≥ 0.95");
         at_least("rls / explicit", "rls", "explicit", 0.95, "≥ 0.95");
         at_least(
-            "rls, tenant set with BEGIN / explicit",
-            "rls-one-trip",
+            "rls, set_config after BEGIN / explicit",
+            "rls-set-after-begin",
             "explicit",
             0.95,
-            "≥ 0.95 (what-if)",
+            "≥ 0.95 (former TenantTx)",
         );
         at_least(
             "10,000 tenants / 10 tenants",

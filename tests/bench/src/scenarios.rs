@@ -47,9 +47,9 @@ pub async fn run(scenario: &str, options: &Options, args: &[String]) -> Result<(
         "rls" => {
             let rls = sql::rls(options).await?;
             println!(
-                "rls/explicit throughput ratio: {:.3} (tenant set with BEGIN: {:.3})",
+                "rls/explicit throughput ratio: {:.3} (set_config after BEGIN: {:.3})",
                 rls.as_tenant_tx.throughput() / rls.explicit.throughput(),
-                rls.one_trip.throughput() / rls.explicit.throughput()
+                rls.set_after_begin.throughput() / rls.explicit.throughput()
             );
             Ok(())
         }
@@ -220,7 +220,9 @@ async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
     results.scenarios.push(("limit", limit));
     let rls = sql::rls(options).await?;
     results.scenarios.push(("rls", rls.as_tenant_tx));
-    results.scenarios.push(("rls-one-trip", rls.one_trip));
+    results
+        .scenarios
+        .push(("rls-set-after-begin", rls.set_after_begin));
     results.scenarios.push(("explicit", rls.explicit));
     let (reports, memory) = on_platform(
         &bin,

@@ -57,11 +57,12 @@ fn err(e: sqlx::Error) -> String {
 /// How a tenant transaction starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Begin {
-    /// As `tenancy::TenantTx` opens it: `BEGIN`, then `set_config` (two round trips).
+    /// As `tenancy::TenantTx` opens it: `BEGIN; SET LOCAL ..` as one simple query (one round
+    /// trip).
     AsTenantTx,
-    /// `BEGIN; SET LOCAL ..` as one simple query: what `TenantTx` could do if it owned the
-    /// connection (sea-orm sends its own `BEGIN`); measured to size that change.
-    OneTrip,
+    /// `BEGIN`, then `set_config` as a statement of its own (two round trips): how `TenantTx`
+    /// opened transactions while it ran on sea-orm's own transaction; kept to show the cost.
+    SetAfterBegin,
 }
 
 /// A transaction with `tenant` set.
@@ -70,7 +71,7 @@ async fn tenant_tx(
     tenant: Uuid,
     begin: Begin,
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, String> {
-    if begin == Begin::OneTrip {
+    if begin == Begin::AsTenantTx {
         // The tenant is a `Uuid`, formatted by us: nothing from outside reaches the text.
         let statement =
             format!("BEGIN; SET LOCAL app.tenant_id = '{tenant}'; SET LOCAL app.user_id = ''");
@@ -204,7 +205,7 @@ pub async fn rls(options: &Options) -> Result<Rls, String> {
     let learning = Arc::new(pool("aula_learning", size, &database).await?);
     let variants = [
         ("rls (tenant transaction)", Some(Begin::AsTenantTx)),
-        ("rls, tenant set with BEGIN", Some(Begin::OneTrip)),
+        ("rls, set_config after BEGIN", Some(Begin::SetAfterBegin)),
         ("explicit WHERE tenant_id", None),
     ];
     // The variants alternate in rounds; each is reported whole at the end.
@@ -246,13 +247,13 @@ pub async fn rls(options: &Options) -> Result<Rls, String> {
             .next()
             .unwrap_or_else(|| Err("a variant was not run".into()))
     };
-    let (as_tenant_tx, one_trip, explicit) = (next()?, next()?, next()?);
-    for report in [&as_tenant_tx, &one_trip, &explicit] {
+    let (as_tenant_tx, set_after_begin, explicit) = (next()?, next()?, next()?);
+    for report in [&as_tenant_tx, &set_after_begin, &explicit] {
         report.print();
     }
     Ok(Rls {
         as_tenant_tx,
-        one_trip,
+        set_after_begin,
         explicit,
     })
 }
@@ -283,8 +284,8 @@ async fn explicit_part(db: &PgPool, tenant: Uuid) -> Result<(), String> {
 pub struct Rls {
     /// Under RLS, the transaction opened as `TenantTx` does.
     pub as_tenant_tx: Report,
-    /// Under RLS, the tenant set in the `BEGIN` round trip.
-    pub one_trip: Report,
+    /// Under RLS, the tenant set by a statement after `BEGIN` (one more round trip).
+    pub set_after_begin: Report,
     /// Explicit `WHERE tenant_id` on copies without RLS.
     pub explicit: Report,
 }

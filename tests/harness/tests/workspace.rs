@@ -190,6 +190,47 @@ fn every_module_starts_with_a_doc_line() {
     assert!(!lacks_module_doc("\n//! What this is for.\n"));
 }
 
+/// Whether `source` sets a tenant setting (`app.tenant_id`, `app.user_id`) on a session.
+fn sets_tenant_setting(source: &str) -> bool {
+    source.lines().any(|line| {
+        (line.contains("app.tenant_id") || line.contains("app.user_id"))
+            && (line.contains("set_config") || line.contains("SET ") || line.contains("SET LOCAL"))
+    })
+}
+
+#[test]
+fn only_the_tenancy_crate_sets_the_tenant_on_a_session() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    // The tenancy crate is the one place. Migrations run once as the tables' owner (one seeds
+    // the platform tenant); the bench sends the services' SQL straight to PostgreSQL to measure
+    // it; this file holds the check's own examples.
+    let allowed = [
+        root.join("tenancy/src"),
+        root.join("migration/src/migrations"),
+        root.join("tests/bench/src"),
+        root.join("tests/harness/tests/workspace.rs"),
+    ];
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| !allowed.iter().any(|dir| f.starts_with(dir)))
+        .filter(|f| sets_tenant_setting(&std::fs::read_to_string(f).unwrap_or_default()))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "tenant settings set outside tenancy: {offenders:#?}"
+    );
+    assert!(sets_tenant_setting(
+        "db.execute(\"SELECT set_config('app.tenant_id', $1, false)\")"
+    ));
+    assert!(sets_tenant_setting("\"SET app.user_id = 'x'\""));
+    assert!(!sets_tenant_setting(
+        "USING (tenant_id = current_setting('app.tenant_id', true)::uuid)"
+    ));
+}
+
 #[test]
 fn redis_is_reachable_for_tests() {
     let url = harness::redis_url();
