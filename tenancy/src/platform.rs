@@ -11,7 +11,7 @@ use std::ops::Deref;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
-use crate::transaction::{Setting, Transaction};
+use crate::transaction::Transaction;
 use crate::{AccessError, Role, TenantContext, UserId};
 
 /// The database role whose policies see every tenant's rows.
@@ -86,7 +86,9 @@ impl PlatformTx {
             PlatformActor::Job(name) => ("job", (*name).to_owned()),
         };
         tracing::warn!(actor_kind = kind, actor = %actor, reason = %scope.reason, "platform scope opened");
-        let tx = Transaction::begin(db, &[Setting::Role(PLATFORM_ROLE)]).await?;
+        let tx = Transaction::begin(db).await?;
+        tx.execute_unprepared(&format!("SET LOCAL ROLE {PLATFORM_ROLE}"))
+            .await?;
         tx.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "INSERT INTO platform.access_log (actor_kind, actor, reason, session_user_name) \

@@ -1,6 +1,6 @@
 //! The database transaction under [`TenantTx`](crate::TenantTx) and
-//! [`PlatformTx`](crate::platform::PlatformTx): it begins with this crate's own statement, so
-//! `BEGIN` and the session settings travel in one round trip, and it runs sea-orm's statements.
+//! [`PlatformTx`](crate::platform::PlatformTx): it can begin with this crate's own statement, so
+//! `BEGIN` and the tenant settings travel in one round trip, and it runs sea-orm's statements.
 
 use std::sync::Arc;
 
@@ -27,33 +27,30 @@ impl std::fmt::Debug for Transaction {
     }
 }
 
-/// The typed values a transaction's opening statement may carry. The statement is sent as
-/// text (the simple query protocol takes no parameters), so only values whose text form is
-/// fixed by their type (UUIDs) or written by this crate (role names) go into it.
-pub(crate) enum Setting {
-    /// `SET LOCAL <name> = '<uuid>'`, or `''` for none.
-    Local(&'static str, Option<uuid::Uuid>),
-    /// `SET LOCAL ROLE <role>`.
-    Role(&'static str),
-}
-
 impl Transaction {
-    /// Takes a connection from `db`'s pool and sends `BEGIN` with `settings` as one query.
-    pub(crate) async fn begin(
+    /// Takes a connection from `db`'s pool and sends `BEGIN` alone.
+    pub(crate) async fn begin(db: &DatabaseConnection) -> Result<Self, DbErr> {
+        let tx = pool(db)?.begin().await.map_err(begin_err)?;
+        Ok(Self { tx: Mutex::new(tx) })
+    }
+
+    /// Takes a connection from `db`'s pool and sends `BEGIN` and `SET LOCAL <name> = '<uuid>'`
+    /// (`''` for none) for each setting as one message: one round trip.
+    ///
+    /// The message is text (the simple query protocol takes no parameters), so only UUIDs,
+    /// whose text form their type fixes, go into it. And only statements that cannot fail
+    /// semantically: were one to fail after `BEGIN`, sqlx would hand the connection back to
+    /// the pool inside the aborted transaction block (it arms its rollback only once the whole
+    /// message succeeded). Setting a custom placeholder variable cannot fail; a role switch
+    /// can, so [`PlatformTx`](crate::platform::PlatformTx) sends it after [`begin`](Self::begin).
+    pub(crate) async fn begin_with_settings(
         db: &DatabaseConnection,
-        settings: &[Setting],
+        settings: &[(&'static str, Option<uuid::Uuid>)],
     ) -> Result<Self, DbErr> {
         let mut statement = String::from("BEGIN");
-        for setting in settings {
-            match setting {
-                Setting::Local(name, Some(value)) => {
-                    statement.push_str(&format!("; SET LOCAL {name} = '{value}'"));
-                }
-                Setting::Local(name, None) => {
-                    statement.push_str(&format!("; SET LOCAL {name} = ''"))
-                }
-                Setting::Role(role) => statement.push_str(&format!("; SET LOCAL ROLE {role}")),
-            }
+        for (name, value) in settings {
+            let value = value.map(|v| v.to_string()).unwrap_or_default();
+            statement.push_str(&format!("; SET LOCAL {name} = '{value}'"));
         }
         let tx = pool(db)?
             .begin_with(sqlx::AssertSqlSafe(statement))

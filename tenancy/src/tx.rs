@@ -4,7 +4,7 @@ use std::ops::Deref;
 
 use sea_orm::{DatabaseConnection, DbErr};
 
-use crate::transaction::{Setting, Transaction};
+use crate::transaction::Transaction;
 use crate::{TenantContext, TenantId};
 
 /// A database transaction confined to one tenant by row-level security.
@@ -22,11 +22,11 @@ pub struct TenantTx {
 impl TenantTx {
     /// Opens a transaction for the caller's tenant.
     pub async fn begin(db: &DatabaseConnection, ctx: &TenantContext) -> Result<Self, DbErr> {
-        let tx = Transaction::begin(
+        let tx = Transaction::begin_with_settings(
             db,
             &[
-                Setting::Local("app.tenant_id", Some(ctx.tenant().into())),
-                Setting::Local("app.user_id", ctx.user_id().map(Into::into)),
+                ("app.tenant_id", Some(ctx.tenant().into())),
+                ("app.user_id", ctx.user_id().map(Into::into)),
             ],
         )
         .await?;

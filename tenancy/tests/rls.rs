@@ -249,14 +249,31 @@ async fn the_platform_path_crosses_tenants_only_with_an_audited_scope() {
         "the service role cannot read the platform audit log"
     );
 
-    // A role that was not granted the platform role cannot switch to it at all.
-    let owner = db.owner().await;
-    let err = owner
-        .execute_unprepared("BEGIN; SET LOCAL ROLE aula_platform; COMMIT;")
+    // A role that was not granted the platform role cannot switch to it at all, and the
+    // refusal leaves its (only) pooled connection outside any transaction.
+    let owner = db.connect_as("aula_owner", 1).await;
+    let err = PlatformTx::begin(&owner, &scope)
         .await
         .expect_err("the owner is not a member of aula_platform")
         .to_string();
     assert!(err.contains("permission denied"), "{err}");
+    let first = transaction_start(&owner).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_ne!(
+        transaction_start(&owner).await,
+        first,
+        "each statement runs in a transaction of its own"
+    );
+}
+
+/// When the transaction the next statement runs in began.
+async fn transaction_start(conn: &impl ConnectionTrait) -> String {
+    let row = conn
+        .query_one_raw(stmt("SELECT now()::text", vec![]))
+        .await
+        .expect("the connection is usable")
+        .expect("one row");
+    row.try_get_by_index::<String>(0).expect("a timestamp")
 }
 
 #[tokio::test]
