@@ -41,7 +41,7 @@ pub struct Identity {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// This process's memory of suspension flags (the kit's `Deps::suspensions`), told at once
     /// of identity's own changes.
-    pub suspensions: Option<Arc<Suspensions>>,
+    pub suspensions: Arc<Suspensions>,
 }
 
 impl Identity {
@@ -49,6 +49,7 @@ impl Identity {
     pub async fn new(
         db: DatabaseConnection,
         redis: ConnectionManager,
+        suspensions: Arc<Suspensions>,
         config: &Config,
     ) -> Result<Self, String> {
         let settings: Settings = config.service_settings().map_err(|e| e.to_string())?;
@@ -73,7 +74,7 @@ impl Identity {
             auth: config.auth.clone(),
             verifier: Arc::new(verifier),
             trusted_proxies: config.trusted_proxies.clone(),
-            suspensions: None,
+            suspensions,
         })
     }
 }
@@ -94,10 +95,9 @@ pub async fn start(deps: &mut Deps, config: &Config) -> Result<Arc<Identity>, Ru
             "identity needs Redis (redis_url / AULA_REDIS_URL) for rate limits".into(),
         )
     })?;
-    let mut identity = Identity::new(deps.db.clone(), redis, config)
+    let identity = Identity::new(deps.db.clone(), redis, deps.suspensions.clone(), config)
         .await
         .map_err(RunError::Service)?;
-    identity.suspensions = deps.suspensions.clone();
     let identity = Arc::new(identity);
     deps.verifier = identity.verifier.clone();
     let suspended = crate::service::platform::sync_suspensions(&identity)

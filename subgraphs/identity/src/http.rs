@@ -273,7 +273,7 @@ async fn export(
     };
     let ctx = match authenticate(
         &identity.verifier,
-        Some((&identity.redis, identity.suspensions.as_deref())),
+        Some((&identity.redis, &identity.suspensions)),
         &headers,
     )
     .await

@@ -111,7 +111,7 @@ async fn a_suspended_tenant_is_locked_out_at_once_and_comes_back_on_resume() {
     assert!(env.gql(Some(&b_token), VIEWER, json!({})).await["errors"].is_null());
 
     // Redis losing the flag is repaired from the database at start-up.
-    kit::revocation::set_suspended(&env.identity.redis, a.id, false, None)
+    kit::revocation::set_suspended(&env.identity.redis, a.id, false, &env.identity.suspensions)
         .await
         .expect("clear");
     let synced = identity::service::platform::sync_suspensions(&env.identity)

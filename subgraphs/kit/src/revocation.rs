@@ -31,9 +31,8 @@ fn key(tenant: TenantId) -> String {
     format!("aula:tenant:{tenant}:suspended")
 }
 
-/// Whether `tenant` is suspended, asked of Redis. Errors (Redis unreachable) must be treated as
-/// "cannot tell".
-pub async fn is_suspended(redis: &ConnectionManager, tenant: TenantId) -> redis::RedisResult<bool> {
+/// Whether `tenant` is suspended, asked of Redis.
+async fn ask(redis: &ConnectionManager, tenant: TenantId) -> redis::RedisResult<bool> {
     redis.clone().exists(key(tenant)).await
 }
 
@@ -44,7 +43,7 @@ pub async fn set_suspended(
     redis: &ConnectionManager,
     tenant: TenantId,
     suspended: bool,
-    memory: Option<&Suspensions>,
+    memory: &Suspensions,
 ) -> redis::RedisResult<()> {
     let mut pipe = redis::pipe();
     pipe.atomic();
@@ -55,9 +54,7 @@ pub async fn set_suspended(
     }
     pipe.publish(CHANNEL, tenant.to_string()).ignore();
     pipe.query_async::<()>(&mut redis.clone()).await?;
-    if let Some(memory) = memory {
-        memory.forget(Some(tenant));
-    }
+    memory.forget(Some(tenant));
     Ok(())
 }
 
@@ -67,7 +64,7 @@ pub async fn set_suspended(
 pub async fn reconcile(
     redis: &ConnectionManager,
     tenants: impl IntoIterator<Item = (TenantId, bool)>,
-    memory: Option<&Suspensions>,
+    memory: &Suspensions,
 ) -> redis::RedisResult<()> {
     let mut pipe = redis::pipe();
     for (tenant, suspended) in tenants {
@@ -79,9 +76,7 @@ pub async fn reconcile(
     }
     pipe.publish(CHANNEL, EVERYONE).ignore();
     pipe.query_async::<()>(&mut redis.clone()).await?;
-    if let Some(memory) = memory {
-        memory.forget(None);
-    }
+    memory.forget(None);
     Ok(())
 }
 
@@ -90,7 +85,8 @@ pub async fn reconcile(
 /// A flag is remembered only while the subscription is live, and only if no announcement
 /// arrived between asking Redis and remembering the answer (a generation counter), so an
 /// answer that raced a change is never kept. Losing the subscription forgets everything and
-/// sends every check to Redis until it is back.
+/// sends every check to Redis until it is back; a memory that never watched (the default)
+/// asks Redis every time.
 #[derive(Debug, Default)]
 pub struct Suspensions {
     remembered: Mutex<HashMap<TenantId, (bool, Instant)>>,
@@ -118,7 +114,8 @@ impl Suspensions {
         Ok(memory)
     }
 
-    /// Whether `tenant` is suspended: remembered, or asked of `redis` (and remembered).
+    /// Whether `tenant` is suspended: remembered, or asked of `redis` (and remembered). Errors
+    /// (Redis unreachable) must be treated as "cannot tell".
     pub async fn is_suspended(
         &self,
         redis: &ConnectionManager,
@@ -128,7 +125,7 @@ impl Suspensions {
             return Ok(flag);
         }
         let asked_in = self.generation.load(Ordering::SeqCst);
-        let flag = is_suspended(redis, tenant).await?;
+        let flag = ask(redis, tenant).await?;
         self.remember(tenant, flag, asked_in);
         Ok(flag)
     }

@@ -40,8 +40,8 @@ pub struct Deps {
     /// it for. Without it, suspended tenants' tokens are not refused until they expire.
     pub redis: Option<ConnectionManager>,
     /// The suspension flags this process has read from `redis`, kept true by identity's
-    /// announcements (with `redis`).
-    pub suspensions: Option<Arc<Suspensions>>,
+    /// announcements (never remembering anything without `redis`).
+    pub suspensions: Arc<Suspensions>,
     /// Access-token verification.
     pub verifier: Arc<Verifier>,
     /// Object storage, when configured (readiness checks it).
@@ -95,19 +95,17 @@ impl<Q, M, S> Clone for AppState<Q, M, S> {
 impl Deps {
     /// The pool (lazy), Redis client and token verifier that `config` describes.
     pub async fn connect(config: &Config) -> Result<Self, RunError> {
-        let redis = config
+        let client = config
             .redis_url
             .as_ref()
-            .map(|u| connect_redis(u.expose()))
+            .map(|u| redis::Client::open(u.expose()))
             .transpose()?;
-        let suspensions = config
-            .redis_url
-            .as_ref()
-            .map(|u| {
-                Suspensions::watch(redis::Client::open(u.expose())?)
-                    .map_err(|e| RunError::Service(format!("suspension watcher: {e}")))
-            })
-            .transpose()?;
+        let suspensions = match &client {
+            Some(client) => Suspensions::watch(client.clone())
+                .map_err(|e| RunError::Service(format!("suspension watcher: {e}")))?,
+            None => Arc::default(),
+        };
+        let redis = client.map(connect_redis_client).transpose()?;
         Ok(Self {
             db: connect_db(&config.database).await?,
             redis,
@@ -125,11 +123,15 @@ impl Deps {
 /// A lazily connecting, self-reconnecting Redis connection with short timeouts, so an outage
 /// fails requests quickly instead of hanging them.
 pub fn connect_redis(url: &str) -> redis::RedisResult<ConnectionManager> {
+    connect_redis_client(redis::Client::open(url)?)
+}
+
+fn connect_redis_client(client: redis::Client) -> redis::RedisResult<ConnectionManager> {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(Duration::from_secs(2)))
         .set_number_of_retries(1);
-    ConnectionManager::new_lazy_with_config(redis::Client::open(url)?, config)
+    ConnectionManager::new_lazy_with_config(client, config)
 }
 
 /// Installs ring as the process's TLS crypto provider (once).
@@ -232,10 +234,7 @@ where
     S: SubscriptionType + 'static,
 {
     let deps = &state.deps;
-    let flags = deps
-        .redis
-        .as_ref()
-        .map(|r| (r, deps.suspensions.as_deref()));
+    let flags = deps.redis.as_ref().map(|r| (r, &*deps.suspensions));
     let caller = match authenticate(&deps.verifier, flags, &headers).await {
         Ok(caller) => caller,
         Err(response) => return response,
@@ -250,11 +249,11 @@ where
 }
 
 /// The caller behind the request's bearer token (anonymous without one), or the error response
-/// for a refused token: bad, expired, or its tenant suspended (asked of Redis, or of the
-/// process's memory of the flags when given one).
+/// for a refused token: bad, expired, or its tenant suspended (asked of the process's memory of
+/// the flags, or of Redis through it). Without Redis, suspension is not checked.
 pub async fn authenticate(
     verifier: &Verifier,
-    suspensions: Option<(&ConnectionManager, Option<&Suspensions>)>,
+    suspensions: Option<(&ConnectionManager, &Suspensions)>,
     headers: &HeaderMap,
 ) -> Result<Caller, Response> {
     let Some(token) = bearer(headers) else {
@@ -271,11 +270,7 @@ pub async fn authenticate(
         }
     };
     if let Some((redis, memory)) = suspensions {
-        let suspended = match memory {
-            Some(memory) => memory.is_suspended(redis, ctx.tenant()).await,
-            None => crate::revocation::is_suspended(redis, ctx.tenant()).await,
-        };
-        match suspended {
+        match memory.is_suspended(redis, ctx.tenant()).await {
             Ok(false) => {}
             Ok(true) => {
                 tracing::info!(tenant = %ctx.tenant(), "access token of a suspended tenant refused");

@@ -94,10 +94,13 @@ async fn serve(db: sea_orm::DatabaseConnection, keys: &Keys, redis: Option<Strin
         auth: keys.auth_config(),
         ..Config::default()
     };
-    let suspensions = redis.as_ref().map(|u| {
-        kit::revocation::Suspensions::watch(redis::Client::open(u.as_str()).expect("redis url"))
-            .expect("watcher")
-    });
+    let suspensions = match &redis {
+        Some(u) => {
+            kit::revocation::Suspensions::watch(redis::Client::open(u.as_str()).expect("redis url"))
+                .expect("watcher")
+        }
+        None => Arc::default(),
+    };
     let deps = Deps {
         db,
         redis: redis.map(|u| kit::server::connect_redis(&u).expect("redis url")),

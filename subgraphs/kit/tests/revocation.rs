@@ -43,7 +43,7 @@ async fn remembered_flags_are_forgotten_when_a_change_is_announced() {
     );
 
     // ...while an announced suspension reaches every process's memory at once.
-    revocation::set_suspended(&redis, b, true, None)
+    revocation::set_suspended(&redis, b, true, &Suspensions::default())
         .await
         .expect("suspend");
     until("memory forgets b", async || {
@@ -57,7 +57,7 @@ async fn remembered_flags_are_forgotten_when_a_change_is_announced() {
     );
 
     // Reconciliation announces that every flag may have changed.
-    revocation::reconcile(&redis, [(b, false)], None)
+    revocation::reconcile(&redis, [(b, false)], &Suspensions::default())
         .await
         .expect("reconcile");
     until("memory forgets everything", async || {
@@ -70,4 +70,23 @@ async fn remembered_flags_are_forgotten_when_a_change_is_announced() {
         .del(format!("aula:tenant:{a}:suspended"))
         .await
         .expect("del");
+}
+
+#[tokio::test]
+async fn a_memory_that_never_watched_asks_redis_every_time() {
+    let url = harness::redis_url();
+    let redis = kit::server::connect_redis(&url).expect("redis url");
+    let memory = Suspensions::default();
+    let tenant = TenantId::generate();
+    let flag = format!("aula:tenant:{tenant}:suspended");
+    let mut raw = redis.clone();
+
+    assert!(!memory.is_suspended(&redis, tenant).await.expect("ask"));
+    let _: () = raw.set(&flag, 1).await.expect("set");
+    assert!(
+        memory.is_suspended(&redis, tenant).await.expect("ask"),
+        "nothing was remembered: the raised flag is seen at once"
+    );
+    let _: () = raw.del(&flag).await.expect("del");
+    assert!(!memory.is_suspended(&redis, tenant).await.expect("ask"));
 }

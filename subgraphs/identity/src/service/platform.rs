@@ -88,7 +88,7 @@ pub async fn set_suspended(
     .await?;
     // Raise the flag before committing a suspension (so no moment exists where the database
     // says suspended but tokens still work), and clear it only after a resumption commits.
-    let memory = identity.suspensions.as_deref();
+    let memory = &identity.suspensions;
     if suspend {
         kit::revocation::set_suspended(&identity.redis, target, true, memory).await?;
         if let Err(e) = tx.commit().await {
@@ -116,6 +116,6 @@ pub async fn sync_suspensions(identity: &Identity) -> Result<usize, IdentityErro
         .map(|t| (TenantId::from_uuid(t.tenant_id), t.status == "suspended"))
         .collect();
     let suspended = flags.iter().filter(|(_, s)| *s).count();
-    kit::revocation::reconcile(&identity.redis, flags, identity.suspensions.as_deref()).await?;
+    kit::revocation::reconcile(&identity.redis, flags, &identity.suspensions).await?;
     Ok(suspended)
 }
