@@ -27,9 +27,11 @@ pub struct Options {
     pub duration: Duration,
     /// Unmeasured seconds before each scenario.
     pub warmup: Duration,
+    /// Aula plugins the gateway leaves off (to measure what each costs).
+    pub without: Vec<String>,
 }
 
-const USAGE: &str = "usage: bench [all|seed|limit|rls|subgraph|gateway|bare|tenants] [--scale F] [--tenants N] [--concurrency N] [--duration SECS] [--warmup SECS]
+const USAGE: &str = "usage: bench [all|seed|limit|rls|subgraph|gateway|bare|plugins|tenants] [--scale F] [--tenants N] [--concurrency N] [--duration SECS] [--warmup SECS] [--without PLUGIN,..]
 
   all       (the default) every scenario below on freshly seeded datasets; prints the ratios and
             writes docs/benchmarks.md
@@ -39,7 +41,11 @@ const USAGE: &str = "usage: bench [all|seed|limit|rls|subgraph|gateway|bare|tena
   subgraph  the catalog page from the learning subgraph directly
   gateway   the catalog page through the gateway with every Aula plugin, as random students
   bare      the same through the router with Aula's plugins off
+  plugins   gateway and bare alternating, and their throughput ratio
   tenants   the gateway scenario on 10 tenants and on 10,000 tenants of the same total size
+
+  --without leaves the named Aula plugins (aula_budgets, aula_auth, ...) off the gateway, so
+  `bench plugins --without aula_budgets` shows what the budgets cost.
 
   The scenarios after seed use the dataset seed made with the same --scale and --tenants; those
   that need the platform build and start it (release binaries; logs in the harness state folder).";
@@ -51,6 +57,7 @@ fn parse(args: &[String]) -> Result<(String, Options), String> {
         concurrency: 16,
         duration: Duration::from_secs(20),
         warmup: Duration::from_secs(5),
+        without: Vec::new(),
     };
     let mut scenario = None;
     let mut it = args.iter();
@@ -90,6 +97,14 @@ fn parse(args: &[String]) -> Result<(String, Options), String> {
                     value("--warmup")?
                         .parse()
                         .map_err(|_| "--warmup is seconds")?,
+                );
+            }
+            "--without" => {
+                options.without.extend(
+                    value("--without")?
+                        .split(',')
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_owned),
                 );
             }
             s if !s.starts_with('-') && scenario.is_none() => scenario = Some(s.to_owned()),

@@ -174,8 +174,9 @@ pub struct Platform {
 pub const SUBGRAPH_POOL: u32 = 16;
 
 impl Platform {
-    /// Starts everything over `database` and waits until each process is ready.
-    pub async fn start(bin: &Path, database: &str) -> Result<Platform, String> {
+    /// Starts everything over `database` and waits until each process is ready; the gateway
+    /// leaves off the plugins named in `without`.
+    pub async fn start(bin: &Path, database: &str, without: &[String]) -> Result<Platform, String> {
         let redis = harness::redis_url();
         let s3 = harness::TestS3::start().await;
         let storage = s3.config();
@@ -227,7 +228,7 @@ impl Platform {
         let mut gateways = Vec::new();
         for (name, plugins) in [("gateway", true), ("bare", false)] {
             let config = work_dir()?.join(format!("router-{name}.yaml"));
-            router_config(&config, plugins)?;
+            router_config(&config, plugins, without)?;
             let port = free_port()?;
             let mut command = Command::new(bin.join("aula-gateway"));
             command
@@ -297,8 +298,9 @@ fn encryption_key() -> Result<String, String> {
 /// absolute paths, budgets no benchmark reaches (the budget plugin still charges every request
 /// in Redis) and, for the bare engine, no `plugins` section. Without `aula_trusted` the router
 /// would refuse operations without a trusted-document id, so the bare engine does not require
-/// one either: both run the same operation text.
-fn router_config(path: &Path, plugins: bool) -> Result<(), String> {
+/// one either: both run the same operation text (nor does the gateway when `without` names
+/// `aula_trusted`). `without` names plugins the gateway leaves off, to measure what each costs.
+fn router_config(path: &Path, plugins: bool, without: &[String]) -> Result<(), String> {
     use serde_yaml::Value;
     let gateway = repository().join("gateway");
     let source = gateway.join("router.yaml");
@@ -306,6 +308,15 @@ fn router_config(path: &Path, plugins: bool) -> Result<(), String> {
         .map_err(|e| format!("cannot read {}: {e}", source.display()))?;
     let mut config: Value =
         serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", source.display()))?;
+    let plugin_names: Vec<String> = config
+        .get("plugins")
+        .and_then(Value::as_mapping)
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut set = |at: &[&str], value: Value| -> Result<(), String> {
         let (last, parents) = at.split_last().ok_or("empty path")?;
         let mut node = &mut config;
@@ -342,6 +353,15 @@ fn router_config(path: &Path, plugins: bool) -> Result<(), String> {
             &["plugins", "aula_budgets", "config", "api_client"],
             unreachable,
         )?;
+        for name in without {
+            if !plugin_names.contains(name) {
+                return Err(format!("--without: router.yaml has no plugin {name}"));
+            }
+            set(&["plugins", name], Value::Null)?;
+            if name == "aula_trusted" {
+                set(&["persisted_documents", "require_id"], Value::from(false))?;
+            }
+        }
     } else {
         set(&["plugins"], Value::Null)?;
         set(&["persisted_documents", "require_id"], Value::from(false))?;

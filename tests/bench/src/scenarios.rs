@@ -22,6 +22,10 @@ const MANY: u32 = 10_000;
 )]
 pub async fn run(scenario: &str, options: &Options, args: &[String]) -> Result<(), String> {
     match scenario {
+        "all" if !options.without.is_empty() => Err(
+            "--without changes the gateway; docs/benchmarks.md is written with every plugin on"
+                .into(),
+        ),
         "all" => {
             let results = all(options, args).await?;
             for line in results.ratio_lines() {
@@ -53,24 +57,32 @@ pub async fn run(scenario: &str, options: &Options, args: &[String]) -> Result<(
             );
             Ok(())
         }
-        "subgraph" | "gateway" | "bare" => {
-            let target = match scenario {
-                "subgraph" => Target::Subgraph,
-                "gateway" => Target::Gateway,
-                _ => Target::Bare,
+        "subgraph" | "gateway" | "bare" | "plugins" => {
+            let targets: &[Target] = match scenario {
+                "subgraph" => &[Target::Subgraph],
+                "gateway" => &[Target::Gateway],
+                "bare" => &[Target::Bare],
+                _ => &[Target::Gateway, Target::Bare],
             };
+            let targets: Vec<_> = targets.iter().map(|&t| (scenario_key(t), t)).collect();
             let bin = platform::binaries()?;
             let shape = existing(options).await?;
             // on_platform prints each report as it finishes.
-            on_platform(
+            let (reports, _) = on_platform(
                 &bin,
                 &seed::database(options),
                 (shape, http::PAGE),
                 options,
-                &[(scenario_key(target), target)],
+                &targets,
             )
-            .await
-            .map(|_| ())
+            .await?;
+            if let [(_, gateway), (_, bare)] = reports.as_slice() {
+                println!(
+                    "gateway/bare throughput ratio: {:.3}",
+                    gateway.throughput() / bare.throughput()
+                );
+            }
+            Ok(())
         }
         "tenants" => {
             let bin = platform::binaries()?;
@@ -112,7 +124,7 @@ async fn on_platform(
     options: &Options,
     targets: &[(&'static str, Target)],
 ) -> Result<(Vec<(&'static str, Report)>, Vec<Memory>), String> {
-    let platform = Platform::start(bin, database).await?;
+    let platform = Platform::start(bin, database, &options.without).await?;
     let outcome = async {
         let idle = platform
             .processes()
