@@ -238,7 +238,7 @@ struct Metering {
 }
 
 /// One bucket's part of a charge sent to Redis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 struct Ask {
     need: u64,
     extra: u64,
@@ -321,6 +321,8 @@ impl Metering {
             .zip(&taken)
             .map(|((bucket, quantity), grant)| self.ask(bucket, *quantity, grant.as_ref()))
             .collect();
+        // On a refusal or an outage the taken grants stay this replica's, unrefunded.
+        let give_back = || self.put_grants(charges.iter().map(|(b, _)| b).zip(taken));
         match self.admit(charges, &asks).await {
             Ok(Ok(granted)) => {
                 let until = Instant::now() + self.grant_life();
@@ -337,14 +339,14 @@ impl Metering {
                 Ok(())
             }
             Ok(Err((bucket, wait_ms))) => {
-                self.put_grants(charges.iter().map(|(b, _)| b).zip(taken));
+                give_back();
                 if bucket.meter == Meter::Requests {
                     self.remember_refusal(bucket, wait_ms);
                 }
                 Err(Refusal::rate_limited(&bucket.what, wait_ms.div_ceil(1000)))
             }
             Err(down) => {
-                self.put_grants(charges.iter().map(|(b, _)| b).zip(taken));
+                give_back();
                 match self.settings.on_redis_error {
                     OnRedisError::Open => {
                         tracing::warn!(error = %down, "budgets unmetered: redis is down (failing open)");
@@ -403,11 +405,11 @@ impl Metering {
             }
         }
         for (bucket, grant) in grants {
-            let Some(grant) = grant else { continue };
-            match kept.remove(&bucket.key) {
-                Some(other) => kept.insert(bucket.key.clone(), grant.merge(other)),
-                None => kept.insert(bucket.key.clone(), grant),
-            };
+            if let Some(grant) = grant {
+                kept.entry(bucket.key.clone())
+                    .and_modify(|other| *other = other.merge(grant))
+                    .or_insert(grant);
+            }
         }
     }
 
@@ -583,6 +585,8 @@ impl RouterPlugin for Budgets {
 
 #[cfg(test)]
 mod tests {
+    use redis::aio::ConnectionManager;
+
     use super::*;
 
     /// A replica's metering against the test Redis: an hour's window, so that a test's own
@@ -622,14 +626,8 @@ mod tests {
         grants.get(&bucket.key).map_or(0, |g| g.left)
     }
 
-    async fn tat(bucket: &Bucket) -> f64 {
-        let url = harness::redis_url();
-        let mut redis = redis::Client::open(url.as_str())
-            .expect("url")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis");
-        let tat: String = redis::AsyncCommands::get(&mut redis, &bucket.key)
+    async fn tat(redis: &mut ConnectionManager, bucket: &Bucket) -> f64 {
+        let tat: String = redis::AsyncCommands::get(redis, &bucket.key)
             .await
             .expect("get");
         tat.parse().expect("a number")
@@ -671,13 +669,8 @@ mod tests {
 
         // Redis refusing everything (another replica spent the bucket) does not stop the six
         // prepaid units; the seventh charge asks Redis and is refused.
-        let url = harness::redis_url();
-        let mut redis = redis::Client::open(url.as_str())
-            .expect("url")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis");
-        let far = (tat(&bucket).await + 1e9).to_string();
+        let mut redis = meter.redis.connection().await.expect("redis");
+        let far = (tat(&mut redis, &bucket).await + 1e9).to_string();
         let _: () = redis::AsyncCommands::set(&mut redis, &bucket.key, &far)
             .await
             .expect("set");
@@ -697,7 +690,7 @@ mod tests {
         for _ in 0..2 {
             meter.charge(&charge).await.expect("charge");
         }
-        let before = tat(&bucket).await;
+        let before = tat(&mut redis, &bucket).await;
         let unused = left(&meter, &bucket);
         assert!(unused > 0);
         if let Some(grant) = meter.grants.lock().expect("grants").get_mut(&bucket.key) {
@@ -705,7 +698,7 @@ mod tests {
         }
         meter.charge(&charge).await.expect("charge");
         let interval = 3_600_000.0 / 1000.0;
-        let charged = (tat(&bucket).await - before) / interval;
+        let charged = (tat(&mut redis, &bucket).await - before) / interval;
         let expected = 1.0 + left(&meter, &bucket) as f64 - unused as f64;
         assert!(
             (charged - expected).abs() < 0.01,

@@ -177,6 +177,13 @@ impl Platform {
     /// Starts everything over `database` and waits until each process is ready; the gateway
     /// leaves off the plugins named in `without`.
     pub async fn start(bin: &Path, database: &str, without: &[String]) -> Result<Platform, String> {
+        // The gateways' configurations first: a bad `without` stops the run before any start.
+        let mut configs = Vec::new();
+        for (name, plugins) in [("gateway", true), ("bare", false)] {
+            let config = work_dir()?.join(format!("router-{name}.yaml"));
+            router_config(&config, plugins, without)?;
+            configs.push((name, config));
+        }
         let redis = harness::redis_url();
         let s3 = harness::TestS3::start().await;
         let storage = s3.config();
@@ -226,9 +233,7 @@ impl Platform {
         learning.wait_ready("/readyz").await?;
 
         let mut gateways = Vec::new();
-        for (name, plugins) in [("gateway", true), ("bare", false)] {
-            let config = work_dir()?.join(format!("router-{name}.yaml"));
-            router_config(&config, plugins, without)?;
+        for (name, config) in configs {
             let port = free_port()?;
             let mut command = Command::new(bin.join("aula-gateway"));
             command
