@@ -30,7 +30,8 @@ impl std::fmt::Debug for Transaction {
 impl Transaction {
     /// Takes a connection from `db`'s pool and sends `BEGIN` alone.
     pub(crate) async fn begin(db: &DatabaseConnection) -> Result<Self, DbErr> {
-        let tx = pool(db)?.begin().await.map_err(begin_err)?;
+        // Boxed: see `begin_with_settings`.
+        let tx = Box::pin(pool(db)?.begin()).await.map_err(begin_err)?;
         Ok(Self { tx: Mutex::new(tx) })
     }
 
@@ -52,8 +53,12 @@ impl Transaction {
             let value = value.map(|v| v.to_string()).unwrap_or_default();
             statement.push_str(&format!("; SET LOCAL {name} = '{value}'"));
         }
-        let tx = pool(db)?
-            .begin_with(sqlx::AssertSqlSafe(statement))
+        // sqlx's begin future (a pool checkout that may connect) is about 14 KiB. Boxed, it is
+        // one allocation per transaction; inline, it would make every future that opens a
+        // transaction that large, up to the resolvers: async-graphql boxes one future per field
+        // of every object, sized for the type's largest resolver, and copied them (a tenth of
+        // the learning subgraph's CPU on a catalog page went to those copies).
+        let tx = Box::pin(pool(db)?.begin_with(sqlx::AssertSqlSafe(statement)))
             .await
             .map_err(begin_err)?;
         Ok(Self { tx: Mutex::new(tx) })
