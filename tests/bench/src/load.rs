@@ -19,7 +19,7 @@ const ROUND_WARMUP: Duration = Duration::from_secs(1);
 
 /// The options of each of [`ROUNDS`] rounds: the measured time split evenly, the whole warm-up
 /// before the first.
-pub fn rounds(options: &Options) -> Vec<Options> {
+fn rounds(options: &Options) -> Vec<Options> {
     (0..ROUNDS)
         .map(|round| Options {
             duration: options.duration / ROUNDS,
@@ -31,6 +31,32 @@ pub fn rounds(options: &Options) -> Vec<Options> {
             ..options.clone()
         })
         .collect()
+}
+
+/// Runs `count` compared scenarios in alternating rounds, forwards in even rounds and
+/// backwards in odd ones (so none always follows another), `run(i, round)` measuring scenario
+/// `i` for one round; returns each scenario's rounds merged, in scenario order.
+pub async fn alternate<F, Fut>(
+    count: usize,
+    options: &Options,
+    mut run: F,
+) -> Result<Vec<Report>, String>
+where
+    F: FnMut(usize, Options) -> Fut,
+    Fut: Future<Output = Result<Report, String>>,
+{
+    let mut done: Vec<Vec<Report>> = vec![Vec::new(); count];
+    for (r, round) in rounds(options).into_iter().enumerate() {
+        let order: Vec<usize> = if r % 2 == 0 {
+            (0..count).collect()
+        } else {
+            (0..count).rev().collect()
+        };
+        for i in order {
+            done[i].push(run(i, round.clone()).await?);
+        }
+    }
+    done.into_iter().map(merge).collect()
 }
 
 /// One report of a scenario's rounds: every latency, the summed time, CPU per op weighted by

@@ -63,6 +63,7 @@ pub struct Process {
     pub name: &'static str,
     /// `http://127.0.0.1:<port>`.
     pub url: String,
+    log: PathBuf,
     child: Child,
 }
 
@@ -105,7 +106,7 @@ impl Process {
                 return Err(format!(
                     "{} exited with {status} before becoming ready (log: {})",
                     self.name,
-                    work_dir()?.join(format!("{}.log", self.name)).display()
+                    self.log.display()
                 ));
             }
             let probe = client
@@ -134,8 +135,13 @@ impl Process {
     }
 }
 
-fn spawn(name: &'static str, mut command: Command, port: u16) -> Result<Process, String> {
-    let log = work_dir()?.join(format!("{name}.log"));
+fn spawn(
+    name: &'static str,
+    label: &str,
+    mut command: Command,
+    port: u16,
+) -> Result<Process, String> {
+    let log = work_dir()?.join(format!("{label}{name}.log"));
     let out = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
     let child = command
@@ -148,6 +154,7 @@ fn spawn(name: &'static str, mut command: Command, port: u16) -> Result<Process,
     Ok(Process {
         name,
         url: format!("http://127.0.0.1:{port}"),
+        log,
         child,
     })
 }
@@ -175,12 +182,18 @@ pub const SUBGRAPH_POOL: u32 = 16;
 
 impl Platform {
     /// Starts everything over `database` and waits until each process is ready; the gateway
-    /// leaves off the plugins named in `without`.
-    pub async fn start(bin: &Path, database: &str, without: &[String]) -> Result<Platform, String> {
+    /// leaves off the plugins named in `without`. `label` prefixes the names of the logs and
+    /// configurations, so platforms over different datasets can run side by side.
+    pub async fn start(
+        bin: &Path,
+        database: &str,
+        without: &[String],
+        label: &str,
+    ) -> Result<Platform, String> {
         // The gateways' configurations first: a bad `without` stops the run before any start.
         let mut configs = Vec::new();
         for (name, plugins) in [("gateway", true), ("bare", false)] {
-            let config = work_dir()?.join(format!("router-{name}.yaml"));
+            let config = work_dir()?.join(format!("{label}router-{name}.yaml"));
             router_config(&config, plugins, without)?;
             configs.push((name, config));
         }
@@ -210,7 +223,7 @@ impl Platform {
                 "AULA_SERVICE__PUBLIC_URL",
                 format!("http://127.0.0.1:{port}"),
             );
-        let mut identity = spawn("identity", command, port)?;
+        let mut identity = spawn("identity", label, command, port)?;
         identity.wait_ready("/readyz").await?;
         let jwks = format!("{}/.well-known/jwks.json", identity.url);
 
@@ -229,7 +242,7 @@ impl Platform {
                 storage.secret_access_key.expose(),
             )
             .env("AULA_STORAGE__FORCE_PATH_STYLE", "true");
-        let mut learning = spawn("learning", command, port)?;
+        let mut learning = spawn("learning", label, command, port)?;
         learning.wait_ready("/readyz").await?;
 
         let mut gateways = Vec::new();
@@ -244,7 +257,7 @@ impl Platform {
                 .env("AULA_LEARNING_URL", format!("{}/graphql", learning.url))
                 .env("AULA_AUTH_JWKS_URL", &jwks)
                 .env("AULA_REDIS_URL", &redis);
-            let mut gateway = spawn(name, command, port)?;
+            let mut gateway = spawn(name, label, command, port)?;
             gateway.wait_ready("/readiness").await?;
             gateways.push(gateway);
         }

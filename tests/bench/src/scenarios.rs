@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::http::{self, Target};
 use crate::load::{self, Report};
-use crate::platform::{self, Platform};
+use crate::platform::{self, Platform, Rss};
 use crate::report::{Machine, Memory, Results};
 use crate::seed::{self, Seeded, Shape};
 use crate::{Options, sql};
@@ -115,6 +115,56 @@ async fn existing(options: &Options) -> Result<Shape, String> {
     Ok(shape)
 }
 
+/// A started platform with its students signed in and each process's idle memory.
+struct Running {
+    platform: Platform,
+    students: Arc<Vec<http::Student>>,
+    idle: Vec<(&'static str, Rss)>,
+}
+
+/// Starts the platform over `database` (logs prefixed with `label`) and signs students of
+/// `shape` in; stops it again when that fails.
+async fn start(
+    bin: &Path,
+    database: &str,
+    shape: Shape,
+    options: &Options,
+    label: &str,
+) -> Result<Running, String> {
+    let platform = Platform::start(bin, database, &options.without, label).await?;
+    let ready = async {
+        let idle = platform
+            .processes()
+            .into_iter()
+            .map(|p| p.rss().map(|rss| (p.name, rss)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let students = http::sign_in(&platform.identity.url, shape).await?;
+        eprintln!("bench: {} students signed in", students.len());
+        Ok::<_, String>((Arc::new(students), idle))
+    }
+    .await;
+    match ready {
+        Ok((students, idle)) => Ok(Running {
+            platform,
+            students,
+            idle,
+        }),
+        Err(e) => {
+            platform.stop().await;
+            Err(e)
+        }
+    }
+}
+
+/// What a target is called in reports.
+fn target_name(target: Target) -> &'static str {
+    match target {
+        Target::Subgraph => "learning subgraph directly",
+        Target::Gateway => "gateway, Aula's plugins on",
+        Target::Bare => "bare engine, plugins off",
+    }
+}
+
 /// Starts the platform over `database`, signs students in, runs `targets` in alternating rounds
 /// and stops it; returns the reports and each process's memory.
 async fn on_platform(
@@ -124,36 +174,32 @@ async fn on_platform(
     options: &Options,
     targets: &[(&'static str, Target)],
 ) -> Result<(Vec<(&'static str, Report)>, Vec<Memory>), String> {
-    let platform = Platform::start(bin, database, &options.without).await?;
+    let running = start(bin, database, page.0, options, "").await?;
     let outcome = async {
-        let idle = platform
-            .processes()
-            .map(|p| p.rss().map(|rss| (p.name, rss)));
-        let students = Arc::new(http::sign_in(&platform.identity.url, page.0).await?);
-        eprintln!("bench: {} students signed in", students.len());
-        // The targets alternate in rounds; each is reported whole at the end.
-        let mut rounds: Vec<Vec<Report>> = vec![Vec::new(); targets.len()];
-        for round in load::rounds(options) {
-            for (&(_, target), done) in targets.iter().zip(&mut rounds) {
-                let name = match target {
-                    Target::Subgraph => "learning subgraph directly",
-                    Target::Gateway => "gateway, Aula's plugins on",
-                    Target::Bare => "bare engine, plugins off",
-                };
-                done.push(
-                    http::run(name, target, &platform, students.clone(), page, &round).await?,
-                );
+        let merged = load::alternate(targets.len(), options, |t, round| {
+            let target = targets[t].1;
+            let (platform, students) = (&running.platform, running.students.clone());
+            async move {
+                http::run(
+                    target_name(target),
+                    target,
+                    platform,
+                    students,
+                    page,
+                    &round,
+                )
+                .await
             }
-        }
+        })
+        .await?;
         let mut reports = Vec::new();
-        for (&(key, _), done) in targets.iter().zip(rounds) {
-            let report = load::merge(done)?;
+        for (&(key, _), report) in targets.iter().zip(merged) {
             report.print();
             reports.push((key, report));
         }
         let mut memory = Vec::new();
-        for (process, idle) in platform.processes().into_iter().zip(idle) {
-            let (name, idle) = idle?;
+        for (process, &(name, idle)) in running.platform.processes().into_iter().zip(&running.idle)
+        {
             memory.push(Memory {
                 name,
                 idle,
@@ -163,49 +209,88 @@ async fn on_platform(
         Ok((reports, memory))
     }
     .await;
-    platform.stop().await;
+    running.platform.stop().await;
     outcome
 }
 
 /// The gateway scenario on [`FEW`] and on [`MANY`] tenants holding the same total dataset; each
-/// dataset is seeded fresh and dropped afterwards. Both ask for the same page size, one the
-/// smaller academies can fill, so each request does the same work.
+/// dataset is seeded fresh and dropped afterwards. Both platforms run side by side and take
+/// turns in alternating rounds, so a drift in the machine's speed weighs on both alike. Both
+/// ask for the same page size, one the smaller academies can fill, so each request does the
+/// same work.
 async fn tenants(
     bin: &Path,
     options: &Options,
 ) -> Result<(Vec<Seeded>, Vec<(&'static str, Report)>), String> {
-    let mut seeds = Vec::new();
-    let mut reports = Vec::new();
     let smallest = Shape::of(&Options {
         tenants: Some(MANY),
         ..options.clone()
     });
     let first = http::page_size(smallest, http::PAGE);
-    for (count, key, name) in [
-        (FEW, "tenants-10", "gateway, 10 tenants"),
-        (MANY, "tenants-10000", "gateway, 10,000 tenants"),
-    ] {
-        let options = Options {
-            tenants: Some(count),
-            ..options.clone()
-        };
-        let seeded = seed::run(&options).await?;
-        let (mut run, _) = on_platform(
+    let sets = [
+        (
+            FEW,
+            "tenants-10",
+            format!("gateway, 10 tenants, pages of {first}"),
+        ),
+        (
+            MANY,
+            "tenants-10000",
+            format!("gateway, 10,000 tenants, pages of {first}"),
+        ),
+    ];
+    let mut seeds = Vec::new();
+    for (count, _, _) in &sets {
+        seeds.push(
+            seed::run(&Options {
+                tenants: Some(*count),
+                ..options.clone()
+            })
+            .await?,
+        );
+    }
+    let mut running = Vec::new();
+    let mut started = Ok(());
+    for (seeded, (_, key, _)) in seeds.iter().zip(&sets) {
+        match start(
             bin,
             &seeded.database,
-            (seeded.shape, first),
-            &options,
-            &[(key, Target::Gateway)],
+            seeded.shape,
+            options,
+            &format!("{key}-"),
         )
-        .await?;
-        for (_, report) in &mut run {
-            report.name = format!("{name}, pages of {first}");
+        .await
+        {
+            Ok(platform) => running.push(platform),
+            Err(e) => {
+                started = Err(e);
+                break;
+            }
         }
-        reports.extend(run);
-        seed::drop_database(&seeded.database).await?;
-        seeds.push(seeded);
     }
-    Ok((seeds, reports))
+    let outcome = match started {
+        Ok(()) => load::alternate(sets.len(), options, |s, round| {
+            let name = sets[s].2.as_str();
+            let (platform, students) = (&running[s].platform, running[s].students.clone());
+            let page = (seeds[s].shape, first);
+            async move { http::run(name, Target::Gateway, platform, students, page, &round).await }
+        })
+        .await,
+        Err(e) => Err(e),
+    };
+    for platform in running {
+        platform.platform.stop().await;
+    }
+    let reports = outcome?;
+    for seeded in &seeds {
+        seed::drop_database(&seeded.database).await?;
+    }
+    let mut keyed = Vec::new();
+    for ((_, key, _), report) in sets.iter().zip(reports) {
+        report.print();
+        keyed.push((*key, report));
+    }
+    Ok((seeds, keyed))
 }
 
 /// Everything, on fresh datasets.
@@ -217,8 +302,8 @@ async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
             .to_owned(),
         settings: format!(
             "{} concurrent clients, {} s warm-up then {} s measured per scenario; scenarios \
-             compared with each other (rls variants; subgraph, gateway and bare) alternate in {} \
-             rounds",
+             compared with each other (the rls variants; subgraph, gateway and bare; 10 and \
+             10,000 tenants, whose platforms run side by side) alternate in {} rounds",
             options.concurrency,
             options.warmup.as_secs(),
             options.duration.as_secs(),

@@ -209,45 +209,39 @@ pub async fn rls(options: &Options) -> Result<Rls, String> {
         ("explicit WHERE tenant_id", None),
     ];
     // The variants alternate in rounds; each is reported whole at the end.
-    let mut rounds: Vec<Vec<Report>> = vec![Vec::new(); variants.len()];
-    for round in load::rounds(options) {
-        for (&(name, begin), done) in variants.iter().zip(&mut rounds) {
-            let learning = learning.clone();
-            done.push(
-                load::run(
-                    name,
-                    round.concurrency,
-                    round.warmup,
-                    round.duration,
-                    Vec::new(),
-                    move |i| {
-                        let learning = learning.clone();
-                        let tenant = tenant_for(tenants, i);
-                        async move {
-                            match begin {
-                                Some(begin) => {
-                                    learning_part(&learning, tenant, begin).await.map(|_| ())
-                                }
-                                None => explicit_part(&learning, tenant).await,
+    let merged = load::alternate(variants.len(), options, |v, round| {
+        let (name, begin) = variants[v];
+        let learning = learning.clone();
+        async move {
+            load::run(
+                name,
+                round.concurrency,
+                round.warmup,
+                round.duration,
+                Vec::new(),
+                move |i| {
+                    let learning = learning.clone();
+                    let tenant = tenant_for(tenants, i);
+                    async move {
+                        match begin {
+                            Some(begin) => {
+                                learning_part(&learning, tenant, begin).await.map(|_| ())
                             }
+                            None => explicit_part(&learning, tenant).await,
                         }
-                    },
-                )
-                .await?,
-            );
+                    }
+                },
+            )
+            .await
         }
-    }
+    })
+    .await;
     sqlx::query("DROP SCHEMA bench_plain CASCADE")
         .execute(&admin)
         .await
         .map_err(err)?;
-    let mut merged = rounds.into_iter().map(load::merge);
-    let mut next = || {
-        merged
-            .next()
-            .unwrap_or_else(|| Err("a variant was not run".into()))
-    };
-    let (as_tenant_tx, set_after_begin, explicit) = (next()?, next()?, next()?);
+    let [as_tenant_tx, set_after_begin, explicit]: [Report; 3] =
+        merged?.try_into().map_err(|_| "a variant was not run")?;
     for report in [&as_tenant_tx, &set_after_begin, &explicit] {
         report.print();
     }

@@ -174,7 +174,10 @@ impl Course {
         let Some(id) = self.0.cover_media_id else {
             return Ok(None);
         };
-        let found = media::ready(db(ctx), visitor(ctx)?, id).await.gql()?;
+        // Boxed, as `outline`: keeps the futures of the type's cheap fields small.
+        let found = Box::pin(media::ready(db(ctx), visitor(ctx)?, id))
+            .await
+            .gql()?;
         Ok(found.map(|m| Media::new(m, true)))
     }
 
@@ -284,7 +287,12 @@ impl Course {
 impl Course {
     async fn outline<'a>(&self, ctx: &Context<'a>) -> Result<(&'a TenantContext, Outline)> {
         let caller = visitor(ctx)?;
-        let outline = structure::outline(db(ctx), caller, self.0.id).await.gql()?;
+        // Boxed: async-graphql allocates and copies a future per field of every course, sized
+        // for the type's largest resolver, so a catalog page's `id`s and `title`s would each
+        // carry this query's whole state.
+        let outline = Box::pin(structure::outline(db(ctx), caller, self.0.id))
+            .await
+            .gql()?;
         Ok((caller, outline))
     }
 }
