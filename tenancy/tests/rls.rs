@@ -277,31 +277,26 @@ async fn transaction_start(conn: &impl ConnectionTrait) -> String {
 }
 
 #[tokio::test]
-async fn a_tenant_transaction_carries_its_caller_and_is_all_or_nothing() {
+async fn a_tenant_transaction_sets_only_its_tenant_and_is_all_or_nothing() {
     let db = TestDb::new().await;
     let conn = db.service("identity").await;
     let a = tenant_with_users(&conn, "alpha", 1).await;
-    let user = "SELECT count(*) FROM (SELECT 1 WHERE current_setting('app.user_id', true) = $1) s";
 
-    // The caller's user is set with the tenant; an anonymous caller sets none.
+    // The tenant is set, transaction-locally, and nothing else is.
     let tx = TenantTx::begin(&conn, &a).await.expect("begin");
-    let me = a.user_id().expect("a user").to_string();
+    let settings = "SELECT current_setting('app.tenant_id', true), \
+        coalesce(current_setting('app.user_id', true), '')";
     let row = tx
-        .query_one_raw(stmt(user, vec![me.into()]))
+        .query_one_raw(stmt(settings, vec![]))
         .await
         .expect("query runs")
         .expect("one row");
-    assert_eq!(row.try_get_by_index::<i64>(0).expect("a count"), 1);
+    assert_eq!(
+        row.try_get_by_index::<String>(0).expect("a tenant"),
+        a.tenant().to_string()
+    );
+    assert_eq!(row.try_get_by_index::<String>(1).expect("a text"), "");
     tx.commit().await.expect("commit");
-    let anonymous = TenantContext::anonymous(a.tenant());
-    let tx = TenantTx::begin(&conn, &anonymous).await.expect("begin");
-    let row = tx
-        .query_one_raw(stmt(user, vec![String::new().into()]))
-        .await
-        .expect("query runs")
-        .expect("one row");
-    assert_eq!(row.try_get_by_index::<i64>(0).expect("a count"), 1);
-    drop(tx);
 
     // A failing statement reads as sea-orm reports it (services map unique violations by
     // constraint), and the transaction's earlier write goes with it.

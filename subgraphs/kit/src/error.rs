@@ -1,17 +1,7 @@
-//! Stable GraphQL error codes, the mapping from domain errors to them, and the extension that
+//! Stable GraphQL error codes, the mapping from domain errors to them, and the pass that
 //! guarantees no error leaves a subgraph without a code or with an internal message.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest,
-    NextValidation,
-};
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{
-    ErrorExtensionValues, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
-};
+use async_graphql::{ErrorExtensionValues, Response, ServerError, Value};
 
 /// A stable error code, sent to clients as `extensions.code`. Never renamed once published.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -194,102 +184,53 @@ fn set_code(err: &mut ServerError, code: Code) {
         .set("code", code.as_str());
 }
 
-/// Makes every error carry a code and keeps internal text away from clients:
-/// parse errors get `GRAPHQL_PARSE_FAILED`, validation and limit errors
-/// `GRAPHQL_VALIDATION_FAILED`, request errors `BAD_REQUEST`, and any execution error that was
-/// not produced through [`to_graphql`] (a stray `?` on a database error) is logged and replaced
-/// by a generic `INTERNAL` error.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExt {
-            executed: AtomicBool::new(false),
-        })
+/// Gives every error of a response a code and keeps internal text away from clients, applied
+/// to each response a subgraph sends (see [`crate::document::execute`], which codes parse errors
+/// and operation choice itself before execution):
+///
+/// - an error with a `path` came from a resolver: one not produced through [`to_graphql`] (a
+///   stray `?` on a database error) is logged and replaced by a generic `INTERNAL` error;
+/// - an error without one was raised before execution, by validation or a limit (depth,
+///   complexity, recursion, directives): `GRAPHQL_VALIDATION_FAILED`.
+///
+/// This is a pass over the finished response rather than an async-graphql extension on purpose:
+/// with any extension installed, async-graphql routes every field of every object through the
+/// extension chain (a boxed future and two registry lookups per field).
+pub fn code_errors(resp: &mut Response) {
+    for err in resp.errors.iter_mut().filter(|e| !has_code(e)) {
+        if err.path.is_empty() {
+            set_code(err, Code::ValidationFailed);
+            continue;
+        }
+        let error_id = uuid::Uuid::now_v7().to_string();
+        tracing::error!(error_id, error = %err.message, path = ?err.path, "uncoded error replaced by INTERNAL");
+        let path = std::mem::take(&mut err.path);
+        let locations = std::mem::take(&mut err.locations);
+        *err = coded(
+            public_message(Code::Internal),
+            Code::Internal,
+            Some(&error_id),
+        )
+        .into_server_error(async_graphql::Pos::default());
+        err.path = path;
+        err.locations = locations;
+    }
+    for err in &resp.errors {
+        let code = match err.extensions.as_ref().and_then(|e| e.get("code")) {
+            Some(Value::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        metrics::counter!("graphql_errors_total", "code" => code).increment(1);
     }
 }
 
-struct ErrorCodesExt {
-    executed: AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl Extension for ErrorCodesExt {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut resp = next.run(ctx).await;
-        if !self.executed.load(Ordering::Relaxed) {
-            for err in resp.errors.iter_mut().filter(|e| !has_code(e)) {
-                set_code(err, Code::BadRequest);
-            }
-        }
-        for err in &resp.errors {
-            let code = err
-                .extensions
-                .as_ref()
-                .and_then(|e| e.get("code"))
-                .and_then(|v| match v {
-                    Value::String(s) => Some(s.clone()),
-                    _ => None,
-                })
-                .unwrap_or_default();
-            metrics::counter!("graphql_errors_total", "code" => code).increment(1);
-        }
-        resp
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|mut e| {
-            if !has_code(&e) {
-                set_code(&mut e, Code::ParseFailed);
-            }
-            e
-        })
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|mut errs| {
-            for e in errs.iter_mut().filter(|e| !has_code(e)) {
-                set_code(e, Code::ValidationFailed);
-            }
-            errs
-        })
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        self.executed.store(true, Ordering::Relaxed);
-        let mut resp = next.run(ctx, operation_name).await;
-        for err in resp.errors.iter_mut().filter(|e| !has_code(e)) {
-            let error_id = uuid::Uuid::now_v7().to_string();
-            tracing::error!(error_id, error = %err.message, path = ?err.path, "uncoded error replaced by INTERNAL");
-            let path = std::mem::take(&mut err.path);
-            let locations = std::mem::take(&mut err.locations);
-            *err = coded(
-                public_message(Code::Internal),
-                Code::Internal,
-                Some(&error_id),
-            )
-            .into_server_error(async_graphql::Pos::default());
-            err.path = path;
-            err.locations = locations;
-        }
-        resp
-    }
+/// A response of one error with `code`, raised before execution (a parse error, a bad choice of
+/// operation).
+pub fn refused(mut err: ServerError, code: Code) -> Response {
+    set_code(&mut err, code);
+    let mut resp = Response::from_errors(vec![err]);
+    code_errors(&mut resp);
+    resp
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 use tenancy::{AccessError, TenantContext};
 
 use crate::config::LimitsConfig;
-use crate::error::{ErrorCodes, ResultExt};
+use crate::error::ResultExt;
 
 /// Who sent the request, as established from its bearer token.
 #[derive(Clone, Debug)]
@@ -35,7 +35,9 @@ pub fn client(ctx: &Context<'_>) -> ClientInfo {
     ctx.data_opt::<ClientInfo>().copied().unwrap_or_default()
 }
 
-/// Applies Federation v2, the configured limits and the [`ErrorCodes`] extension.
+/// Applies Federation v2 and the configured limits. No extension: errors are coded after
+/// execution ([`crate::document::execute`]), which keeps fields off async-graphql's extension
+/// path.
 pub fn finish<Q, M, S>(builder: SchemaBuilder<Q, M, S>, limits: &LimitsConfig) -> Schema<Q, M, S>
 where
     Q: ObjectType + 'static,
@@ -50,7 +52,6 @@ where
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(16)
-        .extension(ErrorCodes)
         .finish()
 }
 

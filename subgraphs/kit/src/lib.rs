@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod document;
 pub mod error;
 pub mod graphql;
 pub mod outbox;

@@ -24,6 +24,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::auth::{REFUSED, Verifier};
 use crate::config::{Config, DatabaseConfig};
+use crate::document::{self, Documents};
 use crate::error::{Code, DomainError};
 use crate::graphql::{Caller, ClientInfo, finish};
 use crate::revocation::Suspensions;
@@ -78,6 +79,7 @@ struct AppState<Q, M, S> {
     deps: Deps,
     graphiql: bool,
     trusted_proxies: Arc<[IpAddr]>,
+    documents: Arc<Documents>,
 }
 
 impl<Q, M, S> Clone for AppState<Q, M, S> {
@@ -88,6 +90,7 @@ impl<Q, M, S> Clone for AppState<Q, M, S> {
             deps: self.deps.clone(),
             graphiql: self.graphiql,
             trusted_proxies: self.trusted_proxies.clone(),
+            documents: self.documents.clone(),
         }
     }
 }
@@ -203,6 +206,7 @@ where
         deps,
         graphiql: config.graphiql,
         trusted_proxies: config.trusted_proxies.clone().into(),
+        documents: Arc::default(),
     };
     let metrics = metrics_handle();
     Router::new()
@@ -245,7 +249,8 @@ where
     };
     let client = client_info(peer.map(|c| c.0.0.ip()), &headers, &state.trusted_proxies);
     let request = req.into_inner().data(caller).data(client);
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    GraphQLResponse::from(document::execute(&state.schema, &state.documents, request).await)
+        .into_response()
 }
 
 /// The caller behind the request's bearer token (anonymous without one), or the error response

@@ -24,8 +24,7 @@ const COUNTS: &str = "SELECT course_id, count(*) AS n FROM learning.enrollments 
     WHERE course_id = ANY($1) AND status IN ('active', 'completed') GROUP BY course_id";
 const USERS: &str = "SELECT tenant_id, id, email, display_name, roles, email_verified_at, \
     created_at, updated_at FROM identity.users WHERE id = ANY($1)";
-const SET_TENANT: &str =
-    "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', '', true)";
+const SET_TENANT: &str = "SELECT set_config('app.tenant_id', $1, true)";
 
 const PLAIN_COURSES: &str = "SELECT tenant_id, id, slug, title, summary, description, language, \
     level, tags, price_cents, currency, status, instructor_ids, published_at, created_at, \
@@ -73,8 +72,7 @@ async fn tenant_tx(
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, String> {
     if begin == Begin::AsTenantTx {
         // The tenant is a `Uuid`, formatted by us: nothing from outside reaches the text.
-        let statement =
-            format!("BEGIN; SET LOCAL app.tenant_id = '{tenant}'; SET LOCAL app.user_id = ''");
+        let statement = format!("BEGIN; SET LOCAL app.tenant_id = '{tenant}'");
         return db
             .begin_with(sqlx::AssertSqlSafe(statement))
             .await
