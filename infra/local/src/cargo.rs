@@ -8,11 +8,22 @@ use std::path::Path;
 /// (`$CARGO`, which `cargo run` sets), in `exe`'s profile (`--release` when `exe` sits in a
 /// `release` folder). Does nothing when the program was not started by cargo; the caller then
 /// checks that what it needs is there.
+///
+/// The build runs without the `CARGO_PKG_*` and `CARGO_MANIFEST_*` variables `cargo run` gave
+/// this program: some build scripts (ring's, which rustls and everything above it use) ask to
+/// be rerun when `CARGO_PKG_NAME` changes, so with them the same dependencies would be rebuilt
+/// here and again by the next `cargo build` from a shell, every time.
 pub fn build_beside(exe: &Path, manifest: &Path, args: &[&str]) -> Result<(), String> {
     let Ok(cargo) = std::env::var("CARGO") else {
         return Ok(());
     };
     let mut build = std::process::Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        let name_text = name.to_string_lossy();
+        if name_text.starts_with("CARGO_PKG_") || name_text.starts_with("CARGO_MANIFEST_") {
+            build.env_remove(&name);
+        }
+    }
     build
         .args(["build", "--quiet"])
         .args(args)
