@@ -1,9 +1,9 @@
 //! Tenant identity and request context, and the only code that binds a database session to a tenant.
 //!
 //! Every subgraph reaches tenant-owned rows through [`TenantTx`], which sets `app.tenant_id`
-//! with `SET LOCAL` in the same round trip as `BEGIN`: transaction-local,
-//! so the setting can never outlive the transaction, leak to the next user of a pooled
-//! connection, or break behind a transaction-pooling PgBouncer. Row-level security policies installed by the `migration` crate
+//! with `SET LOCAL` in the same round trip as `BEGIN`: transaction-local, so the setting can
+//! never outlive the transaction, leak to the next user of a pooled connection, or break
+//! behind a transaction-pooling PgBouncer. Row-level security policies installed by the `migration` crate
 //! read that setting; without it a query sees no rows and an insert is refused.
 //!
 //! Cross-tenant work goes through [`platform::PlatformTx`], which needs an explicit

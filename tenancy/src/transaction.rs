@@ -30,29 +30,25 @@ impl std::fmt::Debug for Transaction {
 impl Transaction {
     /// Takes a connection from `db`'s pool and sends `BEGIN` alone.
     pub(crate) async fn begin(db: &DatabaseConnection) -> Result<Self, DbErr> {
-        // Boxed: see `begin_with_settings`.
+        // Boxed: see `begin_for_tenant`.
         let tx = Box::pin(pool(db)?.begin()).await.map_err(begin_err)?;
         Ok(Self { tx: Mutex::new(tx) })
     }
 
-    /// Takes a connection from `db`'s pool and sends `BEGIN` and `SET LOCAL <name> = '<uuid>'`
-    /// (`''` for none) for each setting as one message: one round trip.
+    /// Takes a connection from `db`'s pool and sends `BEGIN; SET LOCAL app.tenant_id =
+    /// '<tenant>'` as one message: one round trip.
     ///
-    /// The message is text (the simple query protocol takes no parameters), so only UUIDs,
-    /// whose text form their type fixes, go into it. And only statements that cannot fail
+    /// The message is text (the simple query protocol takes no parameters), so only the tenant
+    /// id, whose text form its type fixes, goes into it. And only a statement that cannot fail
     /// semantically: were one to fail after `BEGIN`, sqlx would hand the connection back to
     /// the pool inside the aborted transaction block (it arms its rollback only once the whole
     /// message succeeded). Setting a custom placeholder variable cannot fail; a role switch
     /// can, so [`PlatformTx`](crate::platform::PlatformTx) sends it after [`begin`](Self::begin).
-    pub(crate) async fn begin_with_settings(
+    pub(crate) async fn begin_for_tenant(
         db: &DatabaseConnection,
-        settings: &[(&'static str, Option<uuid::Uuid>)],
+        tenant: crate::TenantId,
     ) -> Result<Self, DbErr> {
-        let mut statement = String::from("BEGIN");
-        for (name, value) in settings {
-            let value = value.map(|v| v.to_string()).unwrap_or_default();
-            statement.push_str(&format!("; SET LOCAL {name} = '{value}'"));
-        }
+        let statement = format!("BEGIN; SET LOCAL app.tenant_id = '{tenant}'");
         // sqlx's begin future (a pool checkout that may connect) is about 14 KiB. Boxed, it is
         // one allocation per transaction; inline, it would make every future that opens a
         // transaction that large, up to the resolvers: async-graphql boxes one future per field

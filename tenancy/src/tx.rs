@@ -10,10 +10,9 @@ use crate::{TenantContext, TenantId};
 /// A database transaction confined to one tenant by row-level security.
 ///
 /// `begin` opens a transaction and sets `app.tenant_id` transaction-locally (`BEGIN; SET LOCAL
-/// ..`, one round trip). Nothing in the database reads the caller's user, so it is not sent
-/// (it was once, as `app.user_id`: a statement per transaction that no policy used). Use it anywhere a `ConnectionTrait` is expected (it
-/// dereferences to the [`Transaction`]), then [`commit`](Self::commit). Dropping it without
-/// committing rolls back.
+/// ..`, one round trip), and nothing else: no policy reads the caller's user. Use it anywhere
+/// a `ConnectionTrait` is expected (it dereferences to the [`Transaction`]), then
+/// [`commit`](Self::commit). Dropping it without committing rolls back.
 #[derive(Debug)]
 pub struct TenantTx {
     tx: Transaction,
@@ -23,9 +22,7 @@ pub struct TenantTx {
 impl TenantTx {
     /// Opens a transaction for the caller's tenant.
     pub async fn begin(db: &DatabaseConnection, ctx: &TenantContext) -> Result<Self, DbErr> {
-        let tx =
-            Transaction::begin_with_settings(db, &[("app.tenant_id", Some(ctx.tenant().into()))])
-                .await?;
+        let tx = Transaction::begin_for_tenant(db, ctx.tenant()).await?;
         Ok(Self {
             tx,
             tenant: ctx.tenant(),
