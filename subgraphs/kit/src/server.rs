@@ -461,7 +461,7 @@ async fn redis_ping(conn: &ConnectionManager) -> redis::RedisResult<()> {
         .map(|_| ())
 }
 
-/// Request id, span (continuing the caller's trace), access log and HTTP metrics.
+/// Request id, span (continuing the caller's trace), request log and HTTP metrics.
 async fn observe(State(service): State<&'static str>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let request_id = req
@@ -495,10 +495,20 @@ async fn observe(State(service): State<&'static str>, req: Request, next: Next) 
     metrics::histogram!("http_request_duration_seconds", &labels[..2])
         .record(elapsed.as_secs_f64());
     if path == "/graphql" {
-        tracing::info!(parent: &span, status, elapsed_ms = elapsed.as_millis() as u64, "request");
+        let elapsed_ms = elapsed.as_millis() as u64;
+        // The gateway's summary line is the access log; here only what stands out is logged
+        // at info, every request at debug.
+        if status >= 400 || elapsed >= SLOW {
+            tracing::info!(parent: &span, status, elapsed_ms, "request");
+        } else {
+            tracing::debug!(parent: &span, status, elapsed_ms, "request");
+        }
     }
     resp
 }
+
+/// A GraphQL request that takes this long is logged at info even when it succeeds.
+pub const SLOW: Duration = Duration::from_millis(500);
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {

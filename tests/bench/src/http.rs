@@ -172,60 +172,89 @@ pub enum Target {
     Bare,
 }
 
-/// Runs the catalog page of `first` courses against `target` at fixed concurrency.
-pub async fn run(
-    name: &str,
+/// The catalog page of `first` courses asked of `target` by random signed-in students, ready to
+/// be measured in rounds: its client (and so its keep-alive connections) lives across them.
+pub struct Catalog {
+    name: String,
     target: Target,
-    platform: &Platform,
+    url: Arc<String>,
+    body: Vec<u8>,
+    client: reqwest::Client,
     students: Arc<Vec<Student>>,
-    (shape, first): (Shape, u64),
-    options: &Options,
-) -> Result<Report, String> {
-    if students.is_empty() {
-        return Err("no student signed in".into());
+    expected: usize,
+    pids: Vec<(&'static str, u32)>,
+}
+
+impl Catalog {
+    /// The page of `first` courses of a `shape` dataset from `target` of `platform`, reported as
+    /// `name`.
+    pub fn new(
+        name: &str,
+        target: Target,
+        platform: &Platform,
+        students: Arc<Vec<Student>>,
+        (shape, first): (Shape, u64),
+        options: &Options,
+    ) -> Result<Self, String> {
+        if students.is_empty() {
+            return Err("no student signed in".into());
+        }
+        let (base, query) = match target {
+            Target::Subgraph => (&platform.learning.url, learning(first)),
+            Target::Gateway => (&platform.gateway.url, catalog(first)),
+            Target::Bare => (&platform.bare.url, catalog(first)),
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            target,
+            url: Arc::new(format!("{base}/graphql")),
+            body: bytes(&json!({ "query": query, "operationName": "Catalog" }))?,
+            client: client(options.concurrency)?,
+            students,
+            expected: page_size(shape, first) as usize,
+            pids: platform.pids(),
+        })
     }
-    let (base, query, names) = match target {
-        Target::Subgraph => (&platform.learning.url, learning(first), false),
-        Target::Gateway => (&platform.gateway.url, catalog(first), true),
-        Target::Bare => (&platform.bare.url, catalog(first), true),
-    };
-    let url = Arc::new(format!("{base}/graphql"));
-    let body = bytes(&json!({ "query": query, "operationName": "Catalog" }))?;
-    let client = client(options.concurrency)?;
-    let expected = page_size(shape, first) as usize;
-    load::run(
-        name,
-        options.concurrency,
-        options.warmup,
-        options.duration,
-        platform.pids(),
-        move |i| {
-            let student = &students[spread(i as u64, 3, students.len() as u64) as usize];
-            let mut request = client
-                .post(url.as_str())
-                .header("content-type", "application/json")
-                .header("authorization", &student.authorization)
-                .body(body.clone());
-            if target != Target::Subgraph {
-                request = request
-                    .header("host", &student.host)
-                    .header("x-aula-csrf", "1");
-            }
-            async move {
-                let response = request.send().await.map_err(|e| format!("{e}"))?;
-                let status = response.status();
-                let reply: Value = response
-                    .json()
-                    .await
-                    .map_err(|e| format!("reply ({status}): {e}"))?;
-                if !status.is_success() {
-                    return Err(format!("HTTP {status}: {reply}"));
+
+    /// One measured run of `options.duration` after `options.warmup`.
+    pub async fn run(&self, options: &Options) -> Result<Report, String> {
+        let (target, names) = (self.target, self.target != Target::Subgraph);
+        let (url, body, client) = (self.url.clone(), self.body.clone(), self.client.clone());
+        let (students, expected) = (self.students.clone(), self.expected);
+        load::run(
+            &self.name,
+            options.concurrency,
+            options.warmup,
+            options.duration,
+            self.pids.clone(),
+            move |i| {
+                let student = &students[spread(i as u64, 3, students.len() as u64) as usize];
+                let mut request = client
+                    .post(url.as_str())
+                    .header("content-type", "application/json")
+                    .header("authorization", &student.authorization)
+                    .body(body.clone());
+                if target != Target::Subgraph {
+                    request = request
+                        .header("host", &student.host)
+                        .header("x-aula-csrf", "1");
                 }
-                check(&reply, expected, names)
-            }
-        },
-    )
-    .await
+                async move {
+                    let response = request.send().await.map_err(|e| format!("{e}"))?;
+                    let status = response.status();
+                    let reply: Value = response
+                        .json()
+                        .await
+                        .map_err(|e| format!("reply ({status}): {e}"))?;
+                    if !status.is_success() {
+                        return Err(format!("HTTP {status}: {reply}"));
+                    }
+                    check(&reply, expected, names)
+                }
+            },
+        )
+        .await
+    }
 }
 
 fn bytes(value: &Value) -> Result<Vec<u8>, String> {

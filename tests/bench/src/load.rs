@@ -11,11 +11,14 @@ use std::time::{Duration, Instant};
 use crate::Options;
 use crate::cpu;
 
-/// Rounds that compared scenarios alternate in.
-pub const ROUNDS: u32 = 4;
+/// Rounds that compared scenarios alternate in. The speed of this kind of machine drifts by as
+/// much as half within a minute (a shared host), so short rounds: a drift weighs on every
+/// compared scenario alike only when they take turns well within it.
+pub const ROUNDS: u32 = 10;
 
-/// Warm-up before each round after the first (connections are opened again).
-const ROUND_WARMUP: Duration = Duration::from_secs(1);
+/// Warm-up before each round after the first (each scenario keeps its connections open between
+/// its rounds, and the previous round's requests have all finished).
+const ROUND_WARMUP: Duration = Duration::from_millis(250);
 
 /// The options of each of [`ROUNDS`] rounds: the measured time split evenly, the whole warm-up
 /// before the first.
@@ -53,7 +56,14 @@ where
             (0..count).rev().collect()
         };
         for i in order {
-            done[i].push(run(i, round.clone()).await?);
+            let report = run(i, round.clone()).await?;
+            eprintln!(
+                "bench: round {} of {ROUNDS}: {} {:.1} ops/s",
+                r + 1,
+                report.name,
+                report.throughput()
+            );
+            done[i].push(report);
         }
     }
     done.into_iter().map(merge).collect()

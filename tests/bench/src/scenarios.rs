@@ -45,7 +45,7 @@ pub async fn run(scenario: &str, options: &Options, args: &[String]) -> Result<(
         }
         "seed" => seed::run(options).await.map(|_| ()),
         "limit" => {
-            sql::limit(options).await?.print();
+            sql::Limit::open(options).await?.run(options).await?.print();
             Ok(())
         }
         "rls" => {
@@ -64,7 +64,10 @@ pub async fn run(scenario: &str, options: &Options, args: &[String]) -> Result<(
                 "bare" => &[Target::Bare],
                 _ => &[Target::Gateway, Target::Bare],
             };
-            let targets: Vec<_> = targets.iter().map(|&t| (scenario_key(t), t)).collect();
+            let targets: Vec<_> = targets
+                .iter()
+                .map(|&t| (scenario_key(t), Compared::Http(t)))
+                .collect();
             let bin = platform::binaries()?;
             let shape = existing(options).await?;
             // on_platform prints each report as it finishes.
@@ -165,6 +168,30 @@ fn target_name(target: Target) -> &'static str {
     }
 }
 
+/// A scenario measured beside others on one running platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Compared {
+    /// The catalog SQL straight into PostgreSQL (the platform idles meanwhile).
+    Limit,
+    /// The catalog page over HTTP.
+    Http(Target),
+}
+
+/// A [`Compared`] scenario with its connections open.
+enum Prepared {
+    Limit(sql::Limit),
+    Http(http::Catalog),
+}
+
+impl Prepared {
+    async fn run(&self, round: &Options) -> Result<Report, String> {
+        match self {
+            Prepared::Limit(limit) => limit.run(round).await,
+            Prepared::Http(catalog) => catalog.run(round).await,
+        }
+    }
+}
+
 /// Starts the platform over `database`, signs students in, runs `targets` in alternating rounds
 /// and stops it; returns the reports and each process's memory.
 async fn on_platform(
@@ -172,24 +199,27 @@ async fn on_platform(
     database: &str,
     page: (Shape, u64),
     options: &Options,
-    targets: &[(&'static str, Target)],
+    targets: &[(&'static str, Compared)],
 ) -> Result<(Vec<(&'static str, Report)>, Vec<Memory>), String> {
     let running = start(bin, database, page.0, options, "").await?;
     let outcome = async {
-        let merged = load::alternate(targets.len(), options, |t, round| {
-            let target = targets[t].1;
-            let (platform, students) = (&running.platform, running.students.clone());
-            async move {
-                http::run(
+        let mut prepared = Vec::new();
+        for &(_, compared) in targets {
+            prepared.push(match compared {
+                Compared::Limit => Prepared::Limit(sql::Limit::open(options).await?),
+                Compared::Http(target) => Prepared::Http(http::Catalog::new(
                     target_name(target),
                     target,
-                    platform,
-                    students,
+                    &running.platform,
+                    running.students.clone(),
                     page,
-                    &round,
-                )
-                .await
-            }
+                    options,
+                )?),
+            });
+        }
+        let merged = load::alternate(targets.len(), options, |t, round| {
+            let prepared = &prepared[t];
+            async move { prepared.run(&round).await }
         })
         .await?;
         let mut reports = Vec::new();
@@ -268,14 +298,30 @@ async fn tenants(
             }
         }
     }
-    let outcome = match started {
-        Ok(()) => load::alternate(sets.len(), options, |s, round| {
-            let name = sets[s].2.as_str();
-            let (platform, students) = (&running[s].platform, running[s].students.clone());
-            let page = (seeds[s].shape, first);
-            async move { http::run(name, Target::Gateway, platform, students, page, &round).await }
-        })
-        .await,
+    let catalogs = started.and_then(|()| {
+        sets.iter()
+            .zip(&running)
+            .zip(&seeds)
+            .map(|(((_, _, name), running), seeded)| {
+                http::Catalog::new(
+                    name,
+                    Target::Gateway,
+                    &running.platform,
+                    running.students.clone(),
+                    (seeded.shape, first),
+                    options,
+                )
+            })
+            .collect::<Result<Vec<_>, String>>()
+    });
+    let outcome = match catalogs {
+        Ok(catalogs) => {
+            load::alternate(sets.len(), options, |s, round| {
+                let catalog = &catalogs[s];
+                async move { catalog.run(&round).await }
+            })
+            .await
+        }
         Err(e) => Err(e),
     };
     for platform in running {
@@ -312,9 +358,6 @@ async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
         ..Results::default()
     };
     let seeded = seed::run(options).await?;
-    let limit = sql::limit(options).await?;
-    limit.print();
-    results.scenarios.push(("limit", limit));
     let rls = sql::rls(options).await?;
     results.scenarios.push(("rls", rls.as_tenant_tx));
     results
@@ -327,12 +370,16 @@ async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
         (seeded.shape, http::PAGE),
         options,
         &[
-            ("subgraph", Target::Subgraph),
-            ("gateway", Target::Gateway),
-            ("bare", Target::Bare),
+            ("limit", Compared::Limit),
+            ("subgraph", Compared::Http(Target::Subgraph)),
+            ("gateway", Compared::Http(Target::Gateway)),
+            ("bare", Compared::Http(Target::Bare)),
         ],
     )
     .await?;
+    // The limit first, as the yardstick the rest are read against.
+    let mut reports = reports.into_iter();
+    results.scenarios.splice(0..0, reports.next());
     results.scenarios.extend(reports);
     results.memory = memory;
     results.seeds.push(seeded);
