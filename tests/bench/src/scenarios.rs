@@ -343,13 +343,16 @@ async fn tenants(
 async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
     let bin = platform::binaries()?;
     let mut results = Results {
-        command: format!("cargo run -p bench --release -- {}", args.join(" "))
-            .trim_end()
-            .to_owned(),
+        command: if args.is_empty() {
+            "cargo run -p bench --release".to_owned()
+        } else {
+            format!("cargo run -p bench --release -- {}", args.join(" "))
+        },
         settings: format!(
             "{} concurrent clients, {} s warm-up then {} s measured per scenario; scenarios \
-             compared with each other (the rls variants; subgraph, gateway and bare; 10 and \
-             10,000 tenants, whose platforms run side by side) alternate in {} rounds",
+             compared with each other (the rls variants; limit, subgraph, gateway and bare; 10 \
+             and 10,000 tenants, whose platforms run side by side) take turns in {} rounds of \
+             equal length, keeping their connections open",
             options.concurrency,
             options.warmup.as_secs(),
             options.duration.as_secs(),
