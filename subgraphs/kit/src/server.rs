@@ -508,7 +508,7 @@ async fn observe(State(service): State<&'static str>, req: Request, next: Next) 
 }
 
 /// A GraphQL request that takes this long is logged at info even when it succeeds.
-pub const SLOW: Duration = Duration::from_millis(500);
+const SLOW: Duration = Duration::from_millis(500);
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {

@@ -100,7 +100,7 @@ impl Results {
             .iter()
             .map(|r| {
                 format!(
-                    "{:<30} {:>6.2}  target {} {}",
+                    "{:<30} {:>6.3}  target {} {}",
                     r.name,
                     r.value,
                     r.target,
@@ -182,7 +182,7 @@ impl Results {
         for r in self.ratios() {
             let _ = writeln!(
                 md,
-                "| {} | {:.2} | {} | {} |",
+                "| {} | {:.3} | {} | {} |",
                 r.name,
                 r.value,
                 r.target,

@@ -45,7 +45,11 @@ pub async fn run(scenario: &str, options: &Options, args: &[String]) -> Result<(
         }
         "seed" => seed::run(options).await.map(|_| ()),
         "limit" => {
-            sql::Limit::open(options).await?.run(options).await?.print();
+            sql::Limit::open(&seed::database(options), options.concurrency)
+                .await?
+                .run(options)
+                .await?
+                .print();
             Ok(())
         }
         "rls" => {
@@ -206,7 +210,9 @@ async fn on_platform(
         let mut prepared = Vec::new();
         for &(_, compared) in targets {
             prepared.push(match compared {
-                Compared::Limit => Prepared::Limit(sql::Limit::open(options).await?),
+                Compared::Limit => {
+                    Prepared::Limit(sql::Limit::open(database, options.concurrency).await?)
+                }
                 Compared::Http(target) => Prepared::Http(http::Catalog::new(
                     target_name(target),
                     target,

@@ -160,14 +160,13 @@ pub struct Limit {
 }
 
 impl Limit {
-    /// Connects to the benchmark database `options` names, as the subgraphs' roles.
-    pub async fn open(options: &Options) -> Result<Self, String> {
-        let database = seed::database(options);
-        let size = options.concurrency as u32;
-        let admin = admin(&database).await?;
+    /// Connects to the benchmark `database` as the subgraphs' roles, a connection per client.
+    pub async fn open(database: &str, concurrency: usize) -> Result<Self, String> {
+        let size = concurrency as u32;
+        let admin = admin(database).await?;
         Ok(Self {
-            learning: Arc::new(pool("aula_learning", size, &database).await?),
-            identity: Arc::new(pool("aula_identity", size, &database).await?),
+            learning: Arc::new(pool("aula_learning", size, database).await?),
+            identity: Arc::new(pool("aula_identity", size, database).await?),
             tenants: seeded(&admin).await?,
         })
     }
