@@ -28,7 +28,9 @@ pub struct Documents {
 impl Documents {
     /// `query` parsed: a copy of the kept document, or parsed now (and kept).
     pub fn parse(&self, query: &str) -> Result<ExecutableDocument, ServerError> {
-        if let Some(doc) = self.kept().get(query).cloned() {
+        // The lock is released before the copy is made.
+        let kept = self.kept().get(query).cloned();
+        if let Some(doc) = kept {
             return Ok(ExecutableDocument::clone(&doc));
         }
         let doc = async_graphql::parser::parse_query(query)?;

@@ -4,8 +4,6 @@
 //! learning's part under row-level security against the same statements with an explicit
 //! `WHERE tenant_id = $1` on copies of the tables without RLS.
 
-use std::sync::Arc;
-
 use sea_orm::sqlx::postgres::{PgPool, PgPoolOptions};
 use sea_orm::sqlx::{self, Row};
 use uuid::Uuid;
@@ -154,8 +152,8 @@ pub async fn seeded(db: &PgPool) -> Result<u64, String> {
 /// The catalog SQL straight into PostgreSQL, ready to be measured in rounds: its pools live
 /// across them.
 pub struct Limit {
-    learning: Arc<PgPool>,
-    identity: Arc<PgPool>,
+    learning: PgPool,
+    identity: PgPool,
     tenants: u64,
 }
 
@@ -165,8 +163,8 @@ impl Limit {
         let size = concurrency as u32;
         let admin = admin(database).await?;
         Ok(Self {
-            learning: Arc::new(pool("aula_learning", size, database).await?),
-            identity: Arc::new(pool("aula_identity", size, database).await?),
+            learning: pool("aula_learning", size, database).await?,
+            identity: pool("aula_identity", size, database).await?,
             tenants: seeded(&admin).await?,
         })
     }
@@ -220,7 +218,7 @@ pub async fn rls(options: &Options) -> Result<Rls, String> {
         sqlx::query(statement).execute(&admin).await.map_err(err)?;
     }
     let size = options.concurrency as u32;
-    let learning = Arc::new(pool("aula_learning", size, &database).await?);
+    let learning = pool("aula_learning", size, &database).await?;
     let variants = [
         ("rls (tenant transaction)", Some(Begin::AsTenantTx)),
         ("rls, set_config after BEGIN", Some(Begin::SetAfterBegin)),
