@@ -225,6 +225,10 @@ mod tests {
     #[test]
     fn recognises_the_tenant_predicate_as_postgres_prints_it() {
         assert!(is_tenant_predicate(
+            "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)"
+        ));
+        // The form before migration 12.
+        assert!(is_tenant_predicate(
             "(tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS \"nullif\"))"
         ));
         assert!(!is_tenant_predicate("true"));

@@ -7,12 +7,18 @@ use crate::roles::PLATFORM;
 
 /// The expression every tenant policy compares `tenant_id` with.
 ///
-/// The sub-select makes PostgreSQL evaluate it once per statement instead of once per row.
+/// It is compared directly, not through a sub-select. Every tenant-owned table has an index
+/// leading with `tenant_id`, so the planner can make the comparison an index condition,
+/// evaluated once per scan, as it does in the catalog's plans. A sub-select (`(SELECT ..)`) is evaluated once per statement in
+/// every plan, but as an InitPlan it cost about 1.5 % of the catalog SQL's database time
+/// (pgbench, the two forms interleaved). The direct form's price is paid by plans that filter
+/// rows instead: about 0.26 µs more per row examined (a forced sequential scan of a million
+/// enrollments: 334 ms instead of 76 ms).
+///
 /// `NULLIF(.., '')` matters: after a transaction-local `set_config` ends, the setting reads as
 /// `''` (not NULL) for the rest of the session, and `''::uuid` would raise an error instead of
 /// matching nothing. With it, a query outside a tenant transaction sees zero rows.
-pub const CURRENT_TENANT: &str =
-    "(SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)";
+pub const CURRENT_TENANT: &str = "NULLIF(current_setting('app.tenant_id', true), '')::uuid";
 
 /// Name of the policy that confines every role to the transaction's tenant.
 pub const TENANT_POLICY: &str = "tenant_isolation";

@@ -1,9 +1,12 @@
 //! The isolation guard passes on the real schema and catches each kind of bad table and role
-//! deliberately created in a throwaway database.
+//! deliberately created in a throwaway database; the tenant policies take the form the last
+//! migration gave them, and undoing it restores the former one.
 
 use harness::TestDb;
+use migration::Migrator;
 use migration::guard::{Scope, Violation, check};
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Statement};
+use sea_orm_migration::MigratorTrait;
 
 fn problems_of<'a>(violations: &'a [Violation], object: &str) -> Vec<&'a str> {
     violations
@@ -20,6 +23,62 @@ async fn the_real_schema_is_isolated() {
         .await
         .expect("guard runs");
     assert!(violations.is_empty(), "{violations:#?}");
+}
+
+/// Every `tenant_isolation` policy as `(table, USING, WITH CHECK)`, as PostgreSQL prints them.
+async fn tenant_policies(db: &DatabaseConnection) -> Vec<(String, String, String)> {
+    #[derive(FromQueryResult)]
+    struct Policy {
+        name: String,
+        qual: String,
+        with_check: String,
+    }
+    let sql = "SELECT schemaname || '.' || tablename AS name, qual, with_check FROM pg_policies \
+               WHERE policyname = 'tenant_isolation' ORDER BY 1";
+    Policy::find_by_statement(Statement::from_string(db.get_database_backend(), sql))
+        .all(db)
+        .await
+        .expect("pg_policies")
+        .into_iter()
+        .map(|p| (p.name, p.qual, p.with_check))
+        .collect()
+}
+
+#[tokio::test]
+async fn tenant_policies_compare_directly_and_down_restores_the_sub_select() {
+    let db = TestDb::new().await;
+    let owner = db.owner().await;
+    let direct =
+        "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)";
+    let policies = tenant_policies(&owner).await;
+    assert!(policies.len() >= 20, "{policies:#?}");
+    for (table, qual, with_check) in &policies {
+        assert_eq!(
+            (qual.as_str(), with_check.as_str()),
+            (direct, direct),
+            "{table}"
+        );
+    }
+
+    Migrator::down(&owner, Some(1)).await.expect("down");
+    let former = tenant_policies(&owner).await;
+    assert_eq!(former.len(), policies.len());
+    for (table, qual, with_check) in &former {
+        assert!(
+            qual.contains("SELECT") && qual.contains("NULLIF"),
+            "{table}: {qual}"
+        );
+        assert_eq!(qual, with_check, "{table}");
+    }
+    assert!(
+        check(&owner, &Scope::aula())
+            .await
+            .expect("guard")
+            .is_empty()
+    );
+
+    Migrator::up(&owner, None).await.expect("up again");
+    assert_eq!(tenant_policies(&owner).await, policies);
 }
 
 #[tokio::test]

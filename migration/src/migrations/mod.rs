@@ -13,6 +13,7 @@ mod m0008_learning_cohorts;
 mod m0009_learning_certificates;
 mod m0010_learning_media;
 mod m0011_outbox_notify;
+mod m0012_tenant_policy_direct;
 
 pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
     vec![
@@ -27,5 +28,6 @@ pub(crate) fn all() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(m0009_learning_certificates::Migration),
         Box::new(m0010_learning_media::Migration),
         Box::new(m0011_outbox_notify::Migration),
+        Box::new(m0012_tenant_policy_direct::Migration),
     ]
 }

@@ -39,7 +39,8 @@ const USAGE: &str = "usage: bench [all|seed|limit|rls|subgraph|gateway|bare|plug
   limit     the catalog SQL as the subgraphs issue it, straight into PostgreSQL
   rls       the catalog SQL in a tenant transaction under RLS vs explicit WHERE tenant_id on copies
   subgraph  the catalog page from the learning subgraph directly
-  gateway   the catalog page through the gateway with every Aula plugin, as random students
+  gateway   the catalog page through the gateway with every Aula plugin, as random students,
+            taking turns with limit, and their throughput ratio
   bare      the same through the router with Aula's plugins off
   plugins   gateway and bare alternating, and their throughput ratio
   tenants   the gateway scenario on 10 tenants and on 10,000 tenants of the same total size

@@ -1,0 +1,45 @@
+//! Tenant policies compare `tenant_id` with the setting directly instead of through a
+//! sub-select (see [`CURRENT_TENANT`] for the trade): every `tenant_isolation` policy is altered
+//! in place, so nothing else about the tables changes.
+
+use sea_orm_migration::prelude::*;
+
+use crate::tenant_owned::{CURRENT_TENANT, TENANT_POLICY};
+
+/// The expression the policies compared with before this migration.
+const SUB_SELECT: &str = "(SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)";
+
+/// Sets `USING` and `WITH CHECK` of every tenant policy to `tenant_id = <current>`.
+fn alter_every_policy(current: &str) -> String {
+    format!(
+        "DO $$ DECLARE p record; BEGIN
+           FOR p IN SELECT schemaname, tablename FROM pg_policies
+                    WHERE policyname = '{TENANT_POLICY}' LOOP
+             EXECUTE format('ALTER POLICY {TENANT_POLICY} ON %I.%I USING (tenant_id = %s) WITH CHECK (tenant_id = %s)',
+                            p.schemaname, p.tablename, $e${current}$e$, $e${current}$e$);
+           END LOOP;
+         END $$;"
+    )
+}
+
+#[derive(DeriveMigrationName)]
+pub(crate) struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(&alter_every_policy(CURRENT_TENANT))
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(&alter_every_policy(SUB_SELECT))
+            .await?;
+        Ok(())
+    }
+}
