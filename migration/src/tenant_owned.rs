@@ -9,11 +9,12 @@ use crate::roles::PLATFORM;
 ///
 /// It is compared directly, not through a sub-select. Every tenant-owned table has an index
 /// leading with `tenant_id`, so the planner can make the comparison an index condition,
-/// evaluated once per scan, as it does in the catalog's plans. A sub-select (`(SELECT ..)`) is evaluated once per statement in
-/// every plan, but as an InitPlan it cost about 1.5 % of the catalog SQL's database time
-/// (pgbench, the two forms interleaved). The direct form's price is paid by plans that filter
-/// rows instead: about 0.26 µs more per row examined (a forced sequential scan of a million
-/// enrollments: 334 ms instead of 76 ms).
+/// evaluated once per scan, as it does in the catalog's plans. A sub-select (`(SELECT ..)`) is
+/// evaluated once per statement in every plan, but as an InitPlan it cost 1.5 to 2 % of the
+/// catalog SQL's throughput (pgbench and the bench's client, the two forms interleaved on
+/// identical tables). The direct form's price is paid by plans that filter rows instead: about
+/// 0.26 µs more per row examined (a forced sequential scan of a million enrollments: 334 ms
+/// instead of 76 ms).
 ///
 /// `NULLIF(.., '')` matters: after a transaction-local `set_config` ends, the setting reads as
 /// `''` (not NULL) for the rest of the session, and `''::uuid` would raise an error instead of

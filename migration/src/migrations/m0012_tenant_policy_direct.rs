@@ -4,17 +4,24 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::DOMAIN_SCHEMAS;
 use crate::tenant_owned::{CURRENT_TENANT, TENANT_POLICY};
 
 /// The expression the policies compared with before this migration.
 const SUB_SELECT: &str = "(SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)";
 
-/// Sets `USING` and `WITH CHECK` of every tenant policy to `tenant_id = <current>`.
+/// Sets `USING` and `WITH CHECK` of every tenant policy in the domain schemas to
+/// `tenant_id = <current>`.
 fn alter_every_policy(current: &str) -> String {
+    let schemas = DOMAIN_SCHEMAS
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "DO $$ DECLARE p record; BEGIN
            FOR p IN SELECT schemaname, tablename FROM pg_policies
-                    WHERE policyname = '{TENANT_POLICY}' LOOP
+                    WHERE policyname = '{TENANT_POLICY}' AND schemaname IN ({schemas}) LOOP
              EXECUTE format('ALTER POLICY {TENANT_POLICY} ON %I.%I USING (tenant_id = %s) WITH CHECK (tenant_id = %s)',
                             p.schemaname, p.tablename, $e${current}$e$, $e${current}$e$);
            END LOOP;
