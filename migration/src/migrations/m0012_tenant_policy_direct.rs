@@ -12,21 +12,25 @@ const SUB_SELECT: &str = "(SELECT NULLIF(current_setting('app.tenant_id', true),
 
 /// Sets `USING` and `WITH CHECK` of every tenant policy in the domain schemas to
 /// `tenant_id = <current>`.
-fn alter_every_policy(current: &str) -> String {
+async fn alter_every_policy(manager: &SchemaManager<'_>, current: &str) -> Result<(), DbErr> {
     let schemas = DOMAIN_SCHEMAS
         .iter()
         .map(|s| format!("'{s}'"))
         .collect::<Vec<_>>()
         .join(", ");
-    format!(
-        "DO $$ DECLARE p record; BEGIN
-           FOR p IN SELECT schemaname, tablename FROM pg_policies
-                    WHERE policyname = '{TENANT_POLICY}' AND schemaname IN ({schemas}) LOOP
-             EXECUTE format('ALTER POLICY {TENANT_POLICY} ON %I.%I USING (tenant_id = %s) WITH CHECK (tenant_id = %s)',
-                            p.schemaname, p.tablename, $e${current}$e$, $e${current}$e$);
-           END LOOP;
-         END $$;"
-    )
+    manager
+        .get_connection()
+        .execute_unprepared(&format!(
+            "DO $$ DECLARE p record; BEGIN
+               FOR p IN SELECT schemaname, tablename FROM pg_policies
+                        WHERE policyname = '{TENANT_POLICY}' AND schemaname IN ({schemas}) LOOP
+                 EXECUTE format('ALTER POLICY {TENANT_POLICY} ON %I.%I USING (tenant_id = %s) WITH CHECK (tenant_id = %s)',
+                                p.schemaname, p.tablename, $e${current}$e$, $e${current}$e$);
+               END LOOP;
+             END $$;"
+        ))
+        .await?;
+    Ok(())
 }
 
 #[derive(DeriveMigrationName)]
@@ -35,18 +39,10 @@ pub(crate) struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared(&alter_every_policy(CURRENT_TENANT))
-            .await?;
-        Ok(())
+        alter_every_policy(manager, CURRENT_TENANT).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared(&alter_every_policy(SUB_SELECT))
-            .await?;
-        Ok(())
+        alter_every_policy(manager, SUB_SELECT).await
     }
 }
