@@ -79,7 +79,8 @@ impl DomainError for IdentityError {
             IdentityError::Suspended => Code::Forbidden,
             IdentityError::RateLimited(_) => Code::RateLimited,
             IdentityError::Page(e) => e.code(),
-            IdentityError::Db(_) | IdentityError::Crypto(_) => Code::Internal,
+            IdentityError::Db(e) => kit::error::db_code(e),
+            IdentityError::Crypto(_) => Code::Internal,
             IdentityError::Redis(_) => Code::Unavailable,
         }
     }

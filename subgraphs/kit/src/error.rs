@@ -81,6 +81,26 @@ pub fn is_unique_violation(err: &sea_orm::DbErr, constraint: &str) -> bool {
     matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(msg)) if msg.contains(constraint))
 }
 
+/// The code of a database failure: a database that cannot be reached, or a pool with no
+/// connection free within its acquire timeout, is `UNAVAILABLE` (retrying later may succeed);
+/// any other failure is `INTERNAL`.
+pub fn db_code(err: &sea_orm::DbErr) -> Code {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{DbErr, RuntimeErr};
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Code::Unavailable,
+        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e))
+            if matches!(
+                e.as_ref(),
+                Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed
+            ) =>
+        {
+            Code::Unavailable
+        }
+        _ => Code::Internal,
+    }
+}
+
 /// A domain error (`thiserror` enum) that knows its code. Its `Display` text is the client
 /// message for public codes, and is logged (never sent) for internal ones.
 pub trait DomainError: std::error::Error + Send + Sync + 'static {
@@ -244,5 +264,34 @@ mod tests {
         }
         assert_eq!(Code::parse("internal"), None);
         assert_eq!(Code::parse(""), None);
+    }
+
+    #[test]
+    fn an_unreachable_or_exhausted_database_is_unavailable_other_failures_internal() {
+        use std::sync::Arc;
+
+        use sea_orm::sqlx::Error as Sqlx;
+        use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+
+        let driver = |e: Sqlx| RuntimeErr::SqlxError(Arc::new(e));
+        let refused = || Sqlx::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        for unavailable in [
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+            DbErr::Conn(driver(refused())),
+            DbErr::Query(driver(Sqlx::PoolTimedOut)),
+            DbErr::Exec(driver(Sqlx::PoolClosed)),
+            DbErr::Query(driver(refused())),
+        ] {
+            assert_eq!(db_code(&unavailable), Code::Unavailable, "{unavailable:?}");
+        }
+        for internal in [
+            DbErr::Query(driver(Sqlx::RowNotFound)),
+            DbErr::Exec(driver(Sqlx::Protocol("unexpected message".into()))),
+            DbErr::RecordNotFound("course".into()),
+            DbErr::Custom("bug".into()),
+        ] {
+            assert_eq!(db_code(&internal), Code::Internal, "{internal:?}");
+        }
     }
 }

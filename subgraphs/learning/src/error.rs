@@ -62,7 +62,7 @@ impl DomainError for LearningError {
             LearningError::NotFound(_) => Code::NotFound,
             LearningError::Conflict { .. } => Code::Conflict,
             LearningError::Page(e) => e.code(),
-            LearningError::Db(_) => Code::Internal,
+            LearningError::Db(e) => kit::error::db_code(e),
             LearningError::Unavailable(_) => Code::Unavailable,
             LearningError::Storage(StorageError::Backend(_)) => Code::Unavailable,
             LearningError::Storage(_) => Code::Internal,

@@ -527,3 +527,44 @@ async fn catalog_pages_are_stable_while_courses_are_being_added() {
     added.sort();
     assert_eq!(tail, added, "the courses added meanwhile come after");
 }
+
+#[tokio::test]
+async fn a_database_out_of_connections_answers_unavailable_without_details_and_recovers() {
+    use sea_orm::ConnectionTrait;
+
+    let env = Env::start_with(|c| c.database.acquire_timeout_secs = 1).await;
+    let student = env.keys.user(TenantId::generate(), &[Role::Student]);
+    let catalog = "{ courses(first: 5) { edges { node { id } } } }";
+    let body = env.gql(Some(&student), catalog, json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+
+    // The database refuses new connections and drops the pool's open one.
+    let admin = env.db.admin().await;
+    let limit = |n: i32| {
+        format!(
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I CONNECTION LIMIT {n}', current_database()); END $$"
+        )
+    };
+    admin.execute_unprepared(&limit(0)).await.expect("limit");
+    admin
+        .execute_unprepared(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await
+        .expect("terminate");
+    let body = env.gql(Some(&student), catalog, json!({})).await;
+    assert_eq!(code(&body), "UNAVAILABLE", "{body}");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "the service is temporarily unavailable; try again shortly"
+    );
+    let text = body.to_string();
+    for detail in ["pool", "connections", "timed out", "aula_learning"] {
+        assert!(!text.contains(detail), "{detail} leaked: {text}");
+    }
+
+    admin.execute_unprepared(&limit(-1)).await.expect("unlimit");
+    let body = env.gql(Some(&student), catalog, json!({})).await;
+    assert!(body["errors"].is_null(), "served again: {body}");
+}

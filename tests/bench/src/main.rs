@@ -129,7 +129,13 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    match scenarios::run(&scenario, &options, &args).await {
+    // Ctrl-C or SIGTERM drops the run, and with it every child process (killed on drop), so no
+    // service outlives the bench holding database connections.
+    let result = tokio::select! {
+        result = scenarios::run(&scenario, &options, &args) => result,
+        () = kit::server::shutdown_signal() => Err("interrupted; the platform was stopped".into()),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench: {e}");
