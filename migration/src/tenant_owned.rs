@@ -12,9 +12,9 @@ use crate::roles::PLATFORM;
 /// evaluated once per scan, as it does in the catalog's plans. A sub-select (`(SELECT ..)`) is
 /// evaluated once per statement in every plan, but as an InitPlan it cost 1.5 to 10 % of the
 /// catalog SQL's throughput (the two forms interleaved on identical tables: 1.3 to 1.7 % with
-/// pgbench, 1.8 % and 9.7 % in two runs of the bench's client). The direct form's price is paid by plans that filter rows instead: about
-/// 0.26 µs more per row examined (a forced sequential scan of a million enrollments: 334 ms
-/// instead of 76 ms).
+/// pgbench, 1.8 % and 9.7 % in two runs of the bench's client). The direct form's price is
+/// paid by plans that filter rows instead: about 0.26 µs more per row examined (a forced
+/// sequential scan of a million enrollments: 334 ms instead of 76 ms).
 ///
 /// `NULLIF(.., '')` matters: after a transaction-local `set_config` ends, the setting reads as
 /// `''` (not NULL) for the rest of the session, and `''::uuid` would raise an error instead of

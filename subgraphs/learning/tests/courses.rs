@@ -538,11 +538,12 @@ async fn a_database_out_of_connections_answers_unavailable_without_details_and_r
     let body = env.gql(Some(&student), catalog, json!({})).await;
     assert!(body["errors"].is_null(), "{body}");
 
-    // The database refuses new connections and drops the pool's open one.
+    // The database refuses new connections and drops the pool's open ones.
     let admin = env.db.admin().await;
     let limit = |n: i32| {
         format!(
-            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I CONNECTION LIMIT {n}', current_database()); END $$"
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I CONNECTION LIMIT {n}', \
+             current_database()); END $$"
         )
     };
     admin.execute_unprepared(&limit(0)).await.expect("limit");

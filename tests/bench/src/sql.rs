@@ -20,8 +20,9 @@ use crate::seed;
 // planning per page that identity never pays.
 const COURSES: &str = "SELECT \"courses\".\"tenant_id\", \"courses\".\"id\", \"courses\".\"slug\", \
     \"courses\".\"title\", \"courses\".\"summary\", \"courses\".\"description\", \
-    \"courses\".\"language\", \"courses\".\"level\", \"courses\".\"tags\", \"courses\".\"price_cents\", \
-    \"courses\".\"currency\", \"courses\".\"status\", \"courses\".\"instructor_ids\", \
+    \"courses\".\"language\", \"courses\".\"level\", \"courses\".\"tags\", \
+    \"courses\".\"price_cents\", \"courses\".\"currency\", \"courses\".\"status\", \
+    \"courses\".\"instructor_ids\", \
     \"courses\".\"published_at\", \"courses\".\"created_at\", \"courses\".\"updated_at\", \
     \"courses\".\"cover_media_id\" FROM \"learning\".\"courses\" WHERE \"courses\".\"status\" = $1 \
     ORDER BY \"courses\".\"id\" ASC LIMIT $2";
