@@ -70,44 +70,60 @@ fn err(e: sqlx::Error) -> String {
     format!("query failed: {e}")
 }
 
-/// How a tenant transaction starts.
+/// How learning's part of the page keeps to its tenant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Begin {
-    /// As `tenancy::TenantTx` opens it: `BEGIN; SET LOCAL ..` as one simple query (one round
-    /// trip).
-    AsTenantTx,
-    /// `BEGIN`, then `set_config` as a statement of its own (two round trips): how `TenantTx`
-    /// opened transactions while it ran on sea-orm's own transaction; kept to show the cost.
-    SetAfterBegin,
+pub enum Tenancy {
+    /// Row-level security, the transaction opened as `tenancy::TenantTx` opens it:
+    /// `BEGIN; SET LOCAL ..` as one simple query (one round trip).
+    Rls,
+    /// Row-level security, `BEGIN` then `set_config` as a statement of its own (two round
+    /// trips): how `TenantTx` opened transactions while it ran on sea-orm's own transaction; kept
+    /// to show the cost.
+    RlsSetAfterBegin,
+    /// A plain transaction over the copies without RLS, every statement filtering on
+    /// `tenant_id = $1`.
+    Explicit,
 }
 
-/// A transaction with `tenant` set.
+/// A transaction for `tenant`'s rows under `tenancy`.
 async fn tenant_tx(
     db: &PgPool,
     tenant: Uuid,
-    begin: Begin,
+    tenancy: Tenancy,
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, String> {
-    if begin == Begin::AsTenantTx {
-        // The tenant is a `Uuid`, formatted by us: nothing from outside reaches the text.
-        let statement = format!("BEGIN; SET LOCAL app.tenant_id = '{tenant}'");
-        return db
-            .begin_with(sqlx::AssertSqlSafe(statement))
-            .await
-            .map_err(err);
+    match tenancy {
+        Tenancy::Rls => {
+            // The tenant is a `Uuid`, formatted by us: nothing from outside reaches the text.
+            let statement = format!("BEGIN; SET LOCAL app.tenant_id = '{tenant}'");
+            db.begin_with(sqlx::AssertSqlSafe(statement))
+                .await
+                .map_err(err)
+        }
+        Tenancy::RlsSetAfterBegin => {
+            let mut tx = db.begin().await.map_err(err)?;
+            sqlx::query(SET_TENANT)
+                .bind(tenant.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+            Ok(tx)
+        }
+        Tenancy::Explicit => db.begin().await.map_err(err),
     }
-    let mut tx = db.begin().await.map_err(err)?;
-    sqlx::query(SET_TENANT)
-        .bind(tenant.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-    Ok(tx)
 }
 
-/// Learning's part of the page for `tenant`, under RLS: the course ids and instructor ids.
-async fn learning_part(db: &PgPool, tenant: Uuid, begin: Begin) -> Result<Vec<Uuid>, String> {
-    let mut tx = tenant_tx(db, tenant, begin).await?;
-    let rows = sqlx::query(COURSES)
+/// Learning's part of the page for `tenant`: the course ids and instructor ids. Every variant
+/// of `tenancy` does the same work on the rows, so only the database's part differs.
+async fn learning_part(db: &PgPool, tenant: Uuid, tenancy: Tenancy) -> Result<Vec<Uuid>, String> {
+    let mut tx = tenant_tx(db, tenant, tenancy).await?;
+    let (courses, counts) = match tenancy {
+        Tenancy::Explicit => (
+            sqlx::query(PLAIN_COURSES).bind(tenant),
+            sqlx::query(PLAIN_COUNTS).bind(tenant),
+        ),
+        Tenancy::Rls | Tenancy::RlsSetAfterBegin => (sqlx::query(COURSES), sqlx::query(COUNTS)),
+    };
+    let rows = courses
         .bind("published")
         .bind(PAGE_ROWS)
         .fetch_all(&mut *tx)
@@ -121,11 +137,7 @@ async fn learning_part(db: &PgPool, tenant: Uuid, begin: Begin) -> Result<Vec<Uu
         .iter()
         .flat_map(|r| r.get::<Vec<Uuid>, _>("instructor_ids"))
         .collect();
-    sqlx::query(COUNTS)
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(err)?;
+    counts.bind(&ids).fetch_all(&mut *tx).await.map_err(err)?;
     tx.commit().await.map_err(err)?;
     instructors.sort_unstable();
     instructors.dedup();
@@ -137,7 +149,7 @@ async fn identity_part(db: &PgPool, tenant: Uuid, ids: &[Uuid]) -> Result<(), St
         // A page without instructors: the gateway asks identity nothing either.
         return Ok(());
     }
-    let mut tx = tenant_tx(db, tenant, Begin::AsTenantTx).await?;
+    let mut tx = tenant_tx(db, tenant, Tenancy::Rls).await?;
     let statement = users(ids.len());
     let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
     for id in ids {
@@ -205,7 +217,7 @@ impl Limit {
                 let (learning, identity) = (learning.clone(), identity.clone());
                 let tenant = tenant_for(tenants, i);
                 async move {
-                    let instructors = learning_part(&learning, tenant, Begin::AsTenantTx).await?;
+                    let instructors = learning_part(&learning, tenant, Tenancy::Rls).await?;
                     identity_part(&identity, tenant, &instructors).await
                 }
             },
@@ -242,13 +254,13 @@ pub async fn rls(options: &Options) -> Result<Rls, String> {
     let size = options.concurrency as u32;
     let learning = pool("aula_learning", size, &database).await?;
     let variants = [
-        ("rls (tenant transaction)", Some(Begin::AsTenantTx)),
-        ("rls, set_config after BEGIN", Some(Begin::SetAfterBegin)),
-        ("explicit WHERE tenant_id", None),
+        ("rls (tenant transaction)", Tenancy::Rls),
+        ("rls, set_config after BEGIN", Tenancy::RlsSetAfterBegin),
+        ("explicit WHERE tenant_id", Tenancy::Explicit),
     ];
     // The variants alternate in rounds; each is reported whole at the end.
     let merged = load::alternate(variants.len(), options, |v, round| {
-        let (name, begin) = variants[v];
+        let (name, tenancy) = variants[v];
         let learning = learning.clone();
         async move {
             load::run(
@@ -260,14 +272,7 @@ pub async fn rls(options: &Options) -> Result<Rls, String> {
                 move |i| {
                     let learning = learning.clone();
                     let tenant = tenant_for(tenants, i);
-                    async move {
-                        match begin {
-                            Some(begin) => {
-                                learning_part(&learning, tenant, begin).await.map(|_| ())
-                            }
-                            None => explicit_part(&learning, tenant).await,
-                        }
-                    }
+                    async move { learning_part(&learning, tenant, tenancy).await.map(|_| ()) }
                 },
             )
             .await
@@ -288,29 +293,6 @@ pub async fn rls(options: &Options) -> Result<Rls, String> {
         set_after_begin,
         explicit,
     })
-}
-
-/// Learning's part of the page for `tenant` with explicit tenant filters, no RLS.
-async fn explicit_part(db: &PgPool, tenant: Uuid) -> Result<(), String> {
-    let mut tx = db.begin().await.map_err(err)?;
-    let rows = sqlx::query(PLAIN_COURSES)
-        .bind(tenant)
-        .bind("published")
-        .bind(PAGE_ROWS)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(err)?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.get("id")).collect();
-    if ids.is_empty() {
-        return Err(format!("tenant {tenant} has no published course"));
-    }
-    sqlx::query(PLAIN_COUNTS)
-        .bind(tenant)
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(err)?;
-    tx.commit().await.map_err(err)
 }
 
 /// The `rls` scenario's three runs.
