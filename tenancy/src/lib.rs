@@ -19,5 +19,5 @@ mod tx;
 pub use access::{Access, AccessError};
 pub use context::{Claims, ContextError, Role, TenantContext};
 pub use ids::{ParseIdError, TenantId, UserId};
-pub use transaction::Transaction;
+pub use transaction::{Transaction, connection_lost};
 pub use tx::TenantTx;

@@ -31,7 +31,9 @@ impl Transaction {
     /// Takes a connection from `db`'s pool and sends `BEGIN` alone.
     pub(crate) async fn begin(db: &DatabaseConnection) -> Result<Self, DbErr> {
         // Boxed: see `begin_for_tenant`.
-        let tx = Box::pin(pool(db)?.begin()).await.map_err(begin_err)?;
+        let tx = Box::pin(begin_on_live(pool(db)?, None))
+            .await
+            .map_err(begin_err)?;
         Ok(Self { tx: Mutex::new(tx) })
     }
 
@@ -54,7 +56,7 @@ impl Transaction {
         // transaction that large, up to the resolvers: async-graphql boxes one future per field
         // of every object, sized for the type's largest resolver, and copied them (a tenth of
         // the learning subgraph's CPU on a catalog page went to those copies).
-        let tx = Box::pin(pool(db)?.begin_with(sqlx::AssertSqlSafe(statement)))
+        let tx = Box::pin(begin_on_live(pool(db)?, Some(statement)))
             .await
             .map_err(begin_err)?;
         Ok(Self { tx: Mutex::new(tx) })
@@ -68,6 +70,50 @@ impl Transaction {
     /// Rolls back.
     pub(crate) async fn rollback(self) -> Result<(), DbErr> {
         self.tx.into_inner().rollback().await.map_err(exec_err)
+    }
+}
+
+/// Opens a transaction with `statement` (or `BEGIN`) on a live connection of `pool`.
+///
+/// The services' pools ping only connections that sat idle for a while (`kit::server`), so a
+/// connection that died more recently (the server restarted, its backend was terminated) is
+/// found out by this first message. Nothing ran on it, so the transaction is opened again on
+/// another connection, only while the failure is the connection's, and at most once more than
+/// the pool holds connections: each failure drops one.
+async fn begin_on_live(
+    pool: &PgPool,
+    statement: Option<String>,
+) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+    let mut attempts = pool.options().get_max_connections() + 1;
+    loop {
+        attempts -= 1;
+        let opened = match &statement {
+            Some(statement) => {
+                pool.begin_with(sqlx::AssertSqlSafe(statement.clone()))
+                    .await
+            }
+            None => pool.begin().await,
+        };
+        match opened {
+            Err(err) if attempts > 0 && connection_lost(&err) => {
+                tracing::info!(error = %err, "pooled connection lost; trying another");
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// Whether `err` is the connection's failure rather than the statement's: its socket is gone,
+/// or the server ended the session (SQLSTATE class 08, connection exception; 57P01 and 57P02,
+/// an administrator's or a crash's shutdown). (Refusals while connecting, such as no free
+/// connection slot, sqlx retries itself until the pool's acquire timeout.)
+pub fn connection_lost(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("08") || matches!(&*code, "57P01" | "57P02")),
+        _ => false,
     }
 }
 

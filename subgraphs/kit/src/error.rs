@@ -81,19 +81,20 @@ pub fn is_unique_violation(err: &sea_orm::DbErr, constraint: &str) -> bool {
     matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(msg)) if msg.contains(constraint))
 }
 
-/// The code of a database failure: a database that cannot be reached, or a pool with no
-/// connection free within its acquire timeout, is `UNAVAILABLE` (retrying later may succeed);
-/// any other failure is `INTERNAL`.
+/// The code of a database failure: a database that cannot be reached, a connection lost
+/// ([`tenancy::connection_lost`]), or a pool with no connection free within its acquire
+/// timeout, is `UNAVAILABLE` (retrying later may succeed); any other failure is `INTERNAL`.
 pub fn db_code(err: &sea_orm::DbErr) -> Code {
     use sea_orm::sqlx::Error as Sqlx;
     use sea_orm::{DbErr, RuntimeErr};
     match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Code::Unavailable,
         DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e))
-            if matches!(
-                e.as_ref(),
-                Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed
-            ) =>
+            if tenancy::connection_lost(e)
+                || matches!(
+                    e.as_ref(),
+                    Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed
+                ) =>
         {
             Code::Unavailable
         }

@@ -51,9 +51,13 @@ const PLAIN_COUNTS: &str = "SELECT course_id, count(*) AS n FROM bench_plain.enr
     WHERE tenant_id = $1 AND course_id = ANY($2) AND status IN ('active', 'completed') \
     GROUP BY course_id";
 
+/// A pool as the services' behave under load: `kit::server::connect_db` pings only connections
+/// idle for a second, and these are in use back to back, so no checkout is pinged. (sqlx pings
+/// every connection it takes back, here as in the services.)
 async fn pool(role: &str, size: u32, database: &str) -> Result<PgPool, String> {
     PgPoolOptions::new()
         .max_connections(size)
+        .test_before_acquire(false)
         .connect(&seed::role_url(role, database).await?)
         .await
         .map_err(|e| format!("connecting as {role}: {e} (run `bench seed` first)"))
