@@ -175,10 +175,11 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 /// A pooled connection idle for this long is pinged before it is handed out; one used more
-/// recently is known to be alive. (Pinging on every checkout, the pool's default, cost a round
-/// trip per transaction: a tenth of learning's CPU on the catalog path, and PostgreSQL's share.)
-/// A connection that died within the window fails its request with `UNAVAILABLE` and is dropped
-/// from the pool on release.
+/// recently is taken to be alive. (Pinging on every checkout, the pool's default, cost a round
+/// trip per transaction: checkouts fell from 9.3 % to 0.9 % of learning's CPU on the catalog
+/// path without it.) A connection that died within the window fails its first message and is
+/// dropped from the pool on release: tenant and platform transactions then begin again on
+/// another (`tenancy`); a statement sent straight to the pool fails with `UNAVAILABLE`.
 pub const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// A lazily connecting pool for the subgraph's role: the process starts even when the database

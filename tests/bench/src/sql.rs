@@ -51,9 +51,9 @@ const PLAIN_COUNTS: &str = "SELECT course_id, count(*) AS n FROM bench_plain.enr
     WHERE tenant_id = $1 AND course_id = ANY($2) AND status IN ('active', 'completed') \
     GROUP BY course_id";
 
-/// A pool as the services' behave under load: `kit::server::connect_db` pings only connections
-/// idle for a second, and these are in use back to back, so no checkout is pinged. (sqlx pings
-/// every connection it takes back, here as in the services.)
+/// A pool that behaves as the services' do under load: `kit::server::connect_db` pings only
+/// connections idle for a second, and these are in use back to back, so no checkout is pinged.
+/// (sqlx pings every connection it takes back, here as in the services.)
 async fn pool(role: &str, size: u32, database: &str) -> Result<PgPool, String> {
     PgPoolOptions::new()
         .max_connections(size)
