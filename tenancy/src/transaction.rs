@@ -50,13 +50,12 @@ impl Transaction {
         db: &DatabaseConnection,
         tenant: crate::TenantId,
     ) -> Result<Self, DbErr> {
-        let statement = format!("BEGIN; SET LOCAL app.tenant_id = '{tenant}'");
         // sqlx's begin future (a pool checkout that may connect) is about 14 KiB. Boxed, it is
         // one allocation per transaction; inline, it would make every future that opens a
         // transaction that large, up to the resolvers: async-graphql boxes one future per field
         // of every object, sized for the type's largest resolver, and copied them (a tenth of
         // the learning subgraph's CPU on a catalog page went to those copies).
-        let tx = Box::pin(begin_on_live(pool(db)?, Some(statement)))
+        let tx = Box::pin(begin_on_live(pool(db)?, Some(tenant)))
             .await
             .map_err(begin_err)?;
         Ok(Self { tx: Mutex::new(tx) })
@@ -73,7 +72,8 @@ impl Transaction {
     }
 }
 
-/// Opens a transaction with `statement` (or `BEGIN`) on a live connection of `pool`.
+/// Opens a transaction on a live connection of `pool`: `BEGIN`, with `tenant` set in the same
+/// message when given.
 ///
 /// The services' pools ping only connections that sat idle for a while (`kit::server`), so a
 /// connection that died more recently (the server restarted, its backend was terminated) is
@@ -82,15 +82,15 @@ impl Transaction {
 /// the pool holds connections: each failure drops one.
 async fn begin_on_live(
     pool: &PgPool,
-    statement: Option<String>,
+    tenant: Option<crate::TenantId>,
 ) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
     let mut attempts = pool.options().get_max_connections() + 1;
     loop {
         attempts -= 1;
-        let opened = match &statement {
-            Some(statement) => {
-                pool.begin_with(sqlx::AssertSqlSafe(statement.clone()))
-                    .await
+        let opened = match tenant {
+            Some(tenant) => {
+                let statement = format!("BEGIN; SET LOCAL app.tenant_id = '{tenant}'");
+                pool.begin_with(sqlx::AssertSqlSafe(statement)).await
             }
             None => pool.begin().await,
         };
