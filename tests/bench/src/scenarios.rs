@@ -7,9 +7,14 @@ use std::sync::Arc;
 use crate::http::{self, Target};
 use crate::load::{self, Report};
 use crate::platform::{self, Platform, Rss};
-use crate::report::{Machine, Memory, Results};
+use crate::report::{Machine, Memory, Results, Sweep};
 use crate::seed::{self, Seeded, Shape};
 use crate::{Options, sql};
+
+/// Client counts at which `all` also compares the gateway with the limit, beyond the default
+/// concurrency: the gateway path runs through five processes, and how much work each wake-up
+/// of a process finds (so its CPU per request) depends on how many requests are in flight.
+const SWEEP: [usize; 3] = [32, 64, 128];
 
 /// The tenant counts the `tenants` scenario compares.
 const FEW: u32 = 10;
@@ -78,12 +83,13 @@ pub async fn run(scenario: &str, options: &Options, args: &[String]) -> Result<(
             let bin = platform::binaries()?;
             let shape = existing(options).await?;
             // on_platform prints each report as it finishes.
-            let (reports, _) = on_platform(
+            let Measured { reports, .. } = on_platform(
                 &bin,
                 &seed::database(options),
                 (shape, http::PAGE),
                 options,
                 targets,
+                &[],
             )
             .await?;
             // gateway/bare, or gateway/limit.
@@ -192,15 +198,30 @@ impl Prepared {
     }
 }
 
-/// Starts the platform over `database`, signs students in, runs `targets` in alternating rounds
-/// and stops it; returns the reports and each process's memory.
+/// What [`on_platform`] measured.
+struct Measured {
+    /// Each target's report, keyed as the target was.
+    reports: Vec<(&'static str, Report)>,
+    /// The gateway and the limit at each client count of the sweep.
+    sweep: Vec<Sweep>,
+    /// Each process's memory, idle and after the load.
+    memory: Vec<Memory>,
+}
+
+/// Starts the platform over `database`, signs students in, runs `targets` in alternating rounds,
+/// then the gateway against the limit at each client count of `sweep`, and stops it.
+#[allow(
+    clippy::print_stdout,
+    reason = "printing figures is this command's job"
+)]
 async fn on_platform(
     bin: &Path,
     database: &str,
     page: (Shape, u64),
     options: &Options,
     targets: &[(&'static str, Compared)],
-) -> Result<(Vec<(&'static str, Report)>, Vec<Memory>), String> {
+    sweep: &[usize],
+) -> Result<Measured, String> {
     let running = start(bin, database, page.0, options, "").await?;
     let outcome = async {
         let mut prepared = Vec::new();
@@ -229,6 +250,41 @@ async fn on_platform(
             report.print();
             reports.push((key, report));
         }
+        let mut swept = Vec::new();
+        for &clients in sweep {
+            let at = Options {
+                concurrency: clients,
+                ..options.clone()
+            };
+            let limit = Prepared::Limit(sql::Limit::open(database, clients).await?);
+            let gateway = Prepared::Http(http::Catalog::new(
+                &format!("gateway, {clients} clients"),
+                Target::Gateway,
+                &running.platform,
+                running.students.clone(),
+                page,
+                &at,
+            )?);
+            let compared = [gateway, limit];
+            let [gateway, limit]: [Report; 2] = load::alternate(2, &at, |t, round| {
+                let prepared = &compared[t];
+                async move { prepared.run(&round).await }
+            })
+            .await?
+            .try_into()
+            .map_err(|_| "a sweep scenario was not run")?;
+            gateway.print();
+            limit.print();
+            println!(
+                "gateway/limit throughput ratio at {clients} clients: {:.3}",
+                gateway.throughput() / limit.throughput()
+            );
+            swept.push(Sweep {
+                clients,
+                gateway,
+                limit,
+            });
+        }
         let mut memory = Vec::new();
         for (process, &(name, idle)) in running.platform.processes().into_iter().zip(&running.idle)
         {
@@ -238,7 +294,11 @@ async fn on_platform(
                 loaded: process.rss()?,
             });
         }
-        Ok((reports, memory))
+        Ok(Measured {
+            reports,
+            sweep: swept,
+            memory,
+        })
     }
     .await;
     running.platform.stop().await;
@@ -354,11 +414,15 @@ async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
             "{} concurrent clients, {} s warm-up then {} s measured per scenario; scenarios \
              compared with each other (the rls variants; limit, subgraph, gateway and bare; 10 \
              and 10,000 tenants, whose platforms run side by side) take turns in {} rounds of \
-             equal length, keeping their connections open",
+             equal length, keeping their connections open; the gateway and the limit then take \
+             turns again at {} clients (the limit's pools are the subgraphs': at most {} \
+             connections per role)",
             options.concurrency,
             options.warmup.as_secs(),
             options.duration.as_secs(),
-            load::ROUNDS
+            load::ROUNDS,
+            SWEEP.map(|c| c.to_string()).join(", "),
+            platform::SUBGRAPH_POOL
         ),
         ..Results::default()
     };
@@ -369,7 +433,15 @@ async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
         .scenarios
         .push(("rls-set-after-begin", rls.set_after_begin));
     results.scenarios.push(("explicit", rls.explicit));
-    let (reports, memory) = on_platform(
+    let sweep: Vec<usize> = SWEEP
+        .into_iter()
+        .filter(|&c| c != options.concurrency)
+        .collect();
+    let Measured {
+        reports,
+        sweep,
+        memory,
+    } = on_platform(
         &bin,
         &seeded.database,
         (seeded.shape, http::PAGE),
@@ -380,8 +452,10 @@ async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
             ("gateway", Compared::Http(Target::Gateway)),
             ("bare", Compared::Http(Target::Bare)),
         ],
+        &sweep,
     )
     .await?;
+    results.sweep = sweep;
     // The limit first, as the yardstick the rest are read against.
     let mut reports = reports.into_iter();
     results.scenarios.splice(0..0, reports.next());
