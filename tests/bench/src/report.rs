@@ -66,17 +66,12 @@ impl Results {
         Some(self.get(a)?.throughput() / self.get(b)?.throughput())
     }
 
-    /// Every client count the gateway and the limit were compared at: `(clients, gateway,
-    /// limit)`, the default concurrency's first.
+    /// Every client count of the sweep: `(clients, gateway, limit)`.
     fn by_clients(&self) -> Vec<(usize, &Report, &Report)> {
-        let mut out: Vec<_> = self
-            .get("gateway")
-            .zip(self.get("limit"))
-            .map(|(g, l)| (g.concurrency, g, l))
-            .into_iter()
-            .collect();
-        out.extend(self.sweep.iter().map(|s| (s.clients, &s.gateway, &s.limit)));
-        out
+        self.sweep
+            .iter()
+            .map(|s| (s.clients, &s.gateway, &s.limit))
+            .collect()
     }
 
     fn ratios(&self) -> Vec<Ratio> {
@@ -85,7 +80,7 @@ impl Results {
             self.by_clients().iter().map(pick).fold(0.0, f64::max)
         };
         if !self.sweep.is_empty() {
-            for (clients, gateway, limit) in self.by_clients().into_iter().skip(1) {
+            for (clients, gateway, limit) in self.by_clients() {
                 let value = gateway.throughput() / limit.throughput();
                 swept.push(Ratio {
                     name: format!("gateway / limit, {clients} clients each"),
@@ -233,9 +228,9 @@ impl Results {
             let _ = writeln!(
                 md,
                 "\n## The gateway and the limit by client count\n\n\
-                 Both again at more concurrent clients, taking turns as above; the limit's pools \
-                 stay the subgraphs' size, so clients beyond it wait for a connection there as they \
-                 do in the services.\n\n\
+                 Both again at each client count, all of them taking turns in the same rounds (so \
+                 the best of each can be compared); the limit's pools stay the subgraphs' size, so \
+                 clients beyond it wait for a connection there as they do in the services.\n\n\
                  | clients | gateway ops/s | p50 ms | p99 ms | CPU ms per request | limit ops/s | \
                  p50 ms | p99 ms | CPU ms per request | gateway / limit |\n\
                  |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"

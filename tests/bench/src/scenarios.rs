@@ -11,10 +11,11 @@ use crate::report::{Machine, Memory, Results, Sweep};
 use crate::seed::{self, Seeded, Shape};
 use crate::{Options, sql};
 
-/// Client counts at which `all` also compares the gateway with the limit, beyond the default
-/// concurrency: the gateway path runs through five processes, and how much work each wake-up
-/// of a process finds (so its CPU per request) depends on how many requests are in flight.
-const SWEEP: [usize; 3] = [32, 64, 128];
+/// Client counts at which `all` also compares the gateway with the limit, all of them taking
+/// turns in the same rounds: the gateway path runs through five processes, and how much work
+/// each wake-up of a process finds (so its CPU per request) depends on how many requests are in
+/// flight.
+const SWEEP: [usize; 4] = [16, 32, 64, 128];
 
 /// The tenant counts the `tenants` scenario compares.
 const FEW: u32 = 10;
@@ -245,45 +246,67 @@ async fn on_platform(
             async move { prepared.run(&round).await }
         })
         .await?;
+        // The limit's pools are closed before the sweep opens its own.
+        drop(prepared);
         let mut reports = Vec::new();
         for (&(key, _), report) in targets.iter().zip(merged) {
             report.print();
             reports.push((key, report));
         }
+        // Every client count's gateway and limit take turns in the same rounds, so a drift in
+        // the machine's speed weighs on all of them alike and their best can be compared.
+        // One pair of pools for every count, at most the subgraphs' size as each count's own
+        // would be (several pairs open at once would pass PostgreSQL's connection limit).
+        let mut compared = Vec::new();
+        if let Some(&most) = sweep.iter().max() {
+            let limit = sql::Limit::open(database, most).await?;
+            for &clients in sweep {
+                let at = Options {
+                    concurrency: clients,
+                    ..options.clone()
+                };
+                compared.push((
+                    clients,
+                    Prepared::Http(http::Catalog::new(
+                        &format!("gateway, {clients} clients"),
+                        Target::Gateway,
+                        &running.platform,
+                        running.students.clone(),
+                        page,
+                        &at,
+                    )?),
+                ));
+                compared.push((clients, Prepared::Limit(limit.clone())));
+            }
+        }
         let mut swept = Vec::new();
-        for &clients in sweep {
-            let at = Options {
-                concurrency: clients,
-                ..options.clone()
-            };
-            let limit = Prepared::Limit(sql::Limit::open(database, clients).await?);
-            let gateway = Prepared::Http(http::Catalog::new(
-                &format!("gateway, {clients} clients"),
-                Target::Gateway,
-                &running.platform,
-                running.students.clone(),
-                page,
-                &at,
-            )?);
-            let compared = [gateway, limit];
-            let [gateway, limit]: [Report; 2] = load::alternate(2, &at, |t, round| {
-                let prepared = &compared[t];
+        if !compared.is_empty() {
+            let merged = load::alternate(compared.len(), options, |t, round| {
+                let (clients, prepared) = &compared[t];
+                let round = Options {
+                    concurrency: *clients,
+                    ..round
+                };
                 async move { prepared.run(&round).await }
             })
-            .await?
-            .try_into()
-            .map_err(|_| "a sweep scenario was not run")?;
-            gateway.print();
-            limit.print();
-            println!(
-                "gateway/limit throughput ratio at {clients} clients: {:.3}",
-                gateway.throughput() / limit.throughput()
-            );
-            swept.push(Sweep {
-                clients,
-                gateway,
-                limit,
-            });
+            .await?;
+            let mut merged = merged.into_iter();
+            for &clients in sweep {
+                let (Some(gateway), Some(limit)) = (merged.next(), merged.next()) else {
+                    return Err("a sweep scenario was not run".into());
+                };
+                gateway.print();
+                limit.print();
+                println!(
+                    "gateway/limit throughput ratio at {clients} clients: {:.3}",
+                    gateway.throughput() / limit.throughput()
+                );
+                swept.push(Sweep {
+                    clients,
+                    gateway,
+                    limit,
+                });
+            }
         }
         let mut memory = Vec::new();
         for (process, &(name, idle)) in running.platform.processes().into_iter().zip(&running.idle)
@@ -414,9 +437,9 @@ async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
             "{} concurrent clients, {} s warm-up then {} s measured per scenario; scenarios \
              compared with each other (the rls variants; limit, subgraph, gateway and bare; 10 \
              and 10,000 tenants, whose platforms run side by side) take turns in {} rounds of \
-             equal length, keeping their connections open; the gateway and the limit then take \
-             turns again at {} clients (the limit's pools are the subgraphs': at most {} \
-             connections per role)",
+             equal length, keeping their connections open; then the gateway and the limit at \
+             each of {} clients all take turns in the same rounds (the limit's pools are the \
+             subgraphs': at most {} connections per role)",
             options.concurrency,
             options.warmup.as_secs(),
             options.duration.as_secs(),
@@ -433,10 +456,6 @@ async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
         .scenarios
         .push(("rls-set-after-begin", rls.set_after_begin));
     results.scenarios.push(("explicit", rls.explicit));
-    let sweep: Vec<usize> = SWEEP
-        .into_iter()
-        .filter(|&c| c != options.concurrency)
-        .collect();
     let Measured {
         reports,
         sweep,
@@ -452,7 +471,7 @@ async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
             ("gateway", Compared::Http(Target::Gateway)),
             ("bare", Compared::Http(Target::Bare)),
         ],
-        &sweep,
+        &SWEEP,
     )
     .await?;
     results.sweep = sweep;

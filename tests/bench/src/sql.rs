@@ -189,7 +189,8 @@ pub async fn seeded(db: &PgPool) -> Result<u64, String> {
 }
 
 /// The catalog SQL straight into PostgreSQL, ready to be measured in rounds: its pools live
-/// across them.
+/// across them (and are shared by its clones).
+#[derive(Clone)]
 pub struct Limit {
     learning: PgPool,
     identity: PgPool,
