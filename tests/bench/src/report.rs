@@ -31,11 +31,12 @@ pub struct Results {
     pub scenarios: Vec<(&'static str, Report)>,
     /// The main platform's processes.
     pub memory: Vec<Memory>,
-    /// The gateway against the limit at other client counts.
+    /// The gateway against the limit at each client count of the sweep.
     pub sweep: Vec<Sweep>,
 }
 
-/// The gateway and the limit at one client count, in alternating rounds.
+/// The gateway and the limit at one client count (every count's pair took turns in the same
+/// rounds).
 #[derive(Debug)]
 pub struct Sweep {
     /// Concurrent clients.
