@@ -47,10 +47,14 @@ pub struct Student {
     pub authorization: String,
 }
 
-/// An HTTP/1.1 client keeping one connection per concurrent client alive.
+/// An HTTP/1.1 client keeping one connection per concurrent client alive. It lets go of a
+/// connection idle for 4 s, before the router closes it (its keep-alive is 5 s): otherwise a
+/// request sent as the router closes the connection fails (a scenario waiting out other
+/// scenarios' rounds idles about that long).
 pub fn client(concurrency: usize) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
+        .pool_idle_timeout(std::time::Duration::from_secs(4))
         .timeout(std::time::Duration::from_secs(30))
         .build()
         .map_err(|e| format!("HTTP client: {e}"))

@@ -147,6 +147,11 @@ impl Report {
         );
     }
 
+    /// The CPU milliseconds per operation of every process group together.
+    pub fn cpu_total(&self) -> f64 {
+        self.cpu.iter().map(|(_, ms)| ms).sum()
+    }
+
     /// The CPU milliseconds per operation of each process group that spent any, as
     /// `group ms, ...`.
     pub fn cpu_parts(&self) -> String {

@@ -55,6 +55,18 @@ struct Ratio {
     met: bool,
 }
 
+impl Ratio {
+    /// A ratio whose target is a floor.
+    fn at_least(name: String, value: f64, floor: f64, target: &'static str) -> Ratio {
+        Ratio {
+            name,
+            value,
+            target,
+            met: value >= floor,
+        }
+    }
+}
+
 impl Results {
     fn get(&self, key: &str) -> Option<&Report> {
         self.scenarios
@@ -67,71 +79,59 @@ impl Results {
         Some(self.get(a)?.throughput() / self.get(b)?.throughput())
     }
 
-    /// Every client count of the sweep: `(clients, gateway, limit)`.
-    fn by_clients(&self) -> Vec<(usize, &Report, &Report)> {
-        self.sweep
-            .iter()
-            .map(|s| (s.clients, &s.gateway, &s.limit))
-            .collect()
-    }
-
     fn ratios(&self) -> Vec<Ratio> {
-        let mut swept = Vec::new();
-        let best = |pick: fn(&(usize, &Report, &Report)) -> f64| {
-            self.by_clients().iter().map(pick).fold(0.0, f64::max)
+        let at_least = |name: &str, a, b, target, label| {
+            self.throughput_ratio(a, b)
+                .map(|value| Ratio::at_least(name.into(), value, target, label))
         };
-        if !self.sweep.is_empty() {
-            for (clients, gateway, limit) in self.by_clients() {
-                let value = gateway.throughput() / limit.throughput();
-                swept.push(Ratio {
-                    name: format!("gateway / limit, {clients} clients each"),
-                    value,
-                    target: "≥ 0.5",
-                    met: value >= 0.5,
-                });
-            }
-            let value = best(|c| c.1.throughput()) / best(|c| c.2.throughput());
-            swept.push(Ratio {
-                name: "gateway's best / limit's best (any client count)".into(),
-                value,
-                target: "≥ 0.5",
-                met: value >= 0.5,
-            });
+        let mut out: Vec<Ratio> = at_least("gateway / limit", "gateway", "limit", 0.5, "≥ 0.5")
+            .into_iter()
+            .collect();
+        // The sweep's client counts right after the default's.
+        for s in &self.sweep {
+            out.push(Ratio::at_least(
+                format!("gateway / limit, {} clients each", s.clients),
+                s.gateway.throughput() / s.limit.throughput(),
+                0.5,
+                "≥ 0.5",
+            ));
         }
-        let mut out = Vec::new();
-        let mut at_least = |name, a, b, target: f64, label| {
-            if let Some(value) = self.throughput_ratio(a, b) {
-                out.push(Ratio {
-                    name: String::from(name),
-                    value,
-                    target: label,
-                    met: value >= target,
-                });
-            }
-        };
-        at_least("gateway / limit", "gateway", "limit", 0.5, "≥ 0.5");
-        at_least("gateway / bare engine", "gateway", "bare", 0.95, "≥ 0.95");
-        at_least("rls / explicit", "rls", "explicit", 0.95, "≥ 0.95");
-        at_least(
-            "rls, set_config after BEGIN / explicit",
-            "rls-set-after-begin",
-            "explicit",
-            0.95,
-            "≥ 0.95 (former TenantTx)",
+        if !self.sweep.is_empty() {
+            let best = |pick: fn(&Sweep) -> &Report| {
+                self.sweep
+                    .iter()
+                    .map(|s| pick(s).throughput())
+                    .fold(0.0, f64::max)
+            };
+            out.push(Ratio::at_least(
+                "gateway's best / limit's best (any client count)".into(),
+                best(|s| &s.gateway) / best(|s| &s.limit),
+                0.5,
+                "≥ 0.5",
+            ));
+        }
+        out.extend(
+            [
+                at_least("gateway / bare engine", "gateway", "bare", 0.95, "≥ 0.95"),
+                at_least("rls / explicit", "rls", "explicit", 0.95, "≥ 0.95"),
+                at_least(
+                    "rls, set_config after BEGIN / explicit",
+                    "rls-set-after-begin",
+                    "explicit",
+                    0.95,
+                    "≥ 0.95 (former TenantTx)",
+                ),
+                at_least(
+                    "10,000 tenants / 10 tenants",
+                    "tenants-10000",
+                    "tenants-10",
+                    0.9,
+                    "≥ 0.9",
+                ),
+            ]
+            .into_iter()
+            .flatten(),
         );
-        at_least(
-            "10,000 tenants / 10 tenants",
-            "tenants-10000",
-            "tenants-10",
-            0.9,
-            "≥ 0.9",
-        );
-        // The other client counts right after the default's gateway / limit.
-        let after = out
-            .iter()
-            .position(|r| r.name == "gateway / limit")
-            .map_or(0, |i| i + 1);
-        out.splice(after..after, swept);
         if let Some(gateway) = self.get("gateway") {
             let value = gateway.percentile(99.0) / gateway.percentile(50.0);
             out.push(Ratio {
@@ -222,8 +222,12 @@ impl Results {
             machine.cores
         );
         for (key, r) in &self.scenarios {
-            let total: f64 = r.cpu.iter().map(|(_, ms)| ms).sum();
-            let _ = writeln!(md, "| {key} | {} (sum {total:.2}) |", r.cpu_parts());
+            let _ = writeln!(
+                md,
+                "| {key} | {} (sum {:.2}) |",
+                r.cpu_parts(),
+                r.cpu_total()
+            );
         }
         if !self.sweep.is_empty() {
             let _ = writeln!(
@@ -236,8 +240,12 @@ impl Results {
                  p50 ms | p99 ms | CPU ms per request | gateway / limit |\n\
                  |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
             );
-            for (clients, g, l) in self.by_clients() {
-                let cpu = |r: &Report| r.cpu.iter().map(|(_, ms)| ms).sum::<f64>();
+            for Sweep {
+                clients,
+                gateway: g,
+                limit: l,
+            } in &self.sweep
+            {
                 let _ = writeln!(
                     md,
                     "| {clients} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | \
@@ -245,11 +253,11 @@ impl Results {
                     g.throughput(),
                     g.percentile(50.0),
                     g.percentile(99.0),
-                    cpu(g),
+                    g.cpu_total(),
                     l.throughput(),
                     l.percentile(50.0),
                     l.percentile(99.0),
-                    cpu(l),
+                    l.cpu_total(),
                     g.throughput() / l.throughput()
                 );
             }

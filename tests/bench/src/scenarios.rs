@@ -211,10 +211,6 @@ struct Measured {
 
 /// Starts the platform over `database`, signs students in, runs `targets` in alternating rounds,
 /// then the gateway against the limit at each client count of `sweep`, and stops it.
-#[allow(
-    clippy::print_stdout,
-    reason = "printing figures is this command's job"
-)]
 async fn on_platform(
     bin: &Path,
     database: &str,
@@ -254,12 +250,13 @@ async fn on_platform(
             reports.push((key, report));
         }
         // Every client count's gateway and limit take turns in the same rounds, so a drift in
-        // the machine's speed weighs on all of them alike and their best can be compared.
-        // One pair of pools for every count, at most the subgraphs' size as each count's own
+        // the machine's speed weighs on all of them alike and their best can be compared. One
+        // pair of pools serves every count, at most the subgraphs' size as each count's own
         // would be (several pairs open at once would pass PostgreSQL's connection limit).
-        let mut compared = Vec::new();
+        let mut swept = Vec::new();
         if let Some(&most) = sweep.iter().max() {
             let limit = sql::Limit::open(database, most).await?;
+            let mut compared = Vec::new();
             for &clients in sweep {
                 let at = Options {
                     concurrency: clients,
@@ -278,13 +275,10 @@ async fn on_platform(
                 ));
                 compared.push((clients, Prepared::Limit(limit.clone())));
             }
-        }
-        let mut swept = Vec::new();
-        if !compared.is_empty() {
             let merged = load::alternate(compared.len(), options, |t, round| {
-                let (clients, prepared) = &compared[t];
+                let (concurrency, prepared) = &compared[t];
                 let round = Options {
-                    concurrency: *clients,
+                    concurrency: *concurrency,
                     ..round
                 };
                 async move { prepared.run(&round).await }
@@ -297,10 +291,6 @@ async fn on_platform(
                 };
                 gateway.print();
                 limit.print();
-                println!(
-                    "gateway/limit throughput ratio at {clients} clients: {:.3}",
-                    gateway.throughput() / limit.throughput()
-                );
                 swept.push(Sweep {
                     clients,
                     gateway,
