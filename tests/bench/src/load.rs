@@ -16,8 +16,9 @@ use crate::cpu;
 /// compared scenario alike only when they take turns well within it.
 pub const ROUNDS: u32 = 10;
 
-/// Warm-up before each round after the first (each scenario keeps its connections open between
-/// its rounds, and the previous round's requests have all finished).
+/// Warm-up before each round after the first (each scenario keeps its database pools between its
+/// rounds, an HTTP connection that idled 4 s is made again, and the previous round's requests
+/// have all finished).
 const ROUND_WARMUP: Duration = Duration::from_millis(250);
 
 /// The options of each of [`ROUNDS`] rounds: the measured time split evenly, the whole warm-up

@@ -184,7 +184,7 @@ enum Compared {
     Http(Target),
 }
 
-/// A [`Compared`] scenario with its connections open.
+/// A [`Compared`] scenario with its clients built (pools and HTTP client).
 enum Prepared {
     Limit(sql::Limit),
     Http(http::Catalog),
@@ -427,7 +427,7 @@ async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
             "{} concurrent clients, {} s warm-up then {} s measured per scenario; scenarios \
              compared with each other (the rls variants; limit, subgraph, gateway and bare; 10 \
              and 10,000 tenants, whose platforms run side by side) take turns in {} rounds of \
-             equal length, keeping their connections open; then the gateway and the limit at \
+             equal length, keeping their database pools; then the gateway and the limit at \
              each of {} clients all take turns in the same rounds (the limit's pools are the \
              subgraphs': at most {} connections per role)",
             options.concurrency,
