@@ -429,8 +429,8 @@ async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
              and 10,000 tenants, whose platforms run side by side) take turns in {} rounds of \
              equal length, keeping their database pools; then the gateway and the limit at \
              each of {} clients all take turns in the same rounds (the limit's pools are the \
-             subgraphs': at most {} connections per role). Each service and gateway runs \
-             {} worker thread(s), as in a pod with a 1-CPU limit",
+             subgraphs': at most {} connections per role). Worker threads per service and \
+             gateway: {} (`TOKIO_WORKER_THREADS`, `ROUTER_HTTP_WORKERS`)",
             options.concurrency,
             options.warmup.as_secs(),
             options.duration.as_secs(),
