@@ -177,9 +177,12 @@ pub struct Platform {
     s3: Option<harness::TestS3>,
 }
 
-/// Database connections each subgraph may hold: the kit's default (`database.max_connections`).
-/// (16, the bench's size before, was no faster on either path.)
-pub const SUBGRAPH_POOL: u32 = 10;
+/// Database connections each subgraph holds at most: the kit's default
+/// (`database.max_connections`), which the bench leaves as it is. (16, the bench's size
+/// before, was no faster on either path.)
+pub fn subgraph_pool() -> u32 {
+    kit::Config::default().database.max_connections
+}
 
 /// Worker threads of each service and gateway: one, as each would size itself in a pod with a
 /// 1-CPU limit (tokio and the router count the CPUs they may use). Here five processes share two
@@ -216,7 +219,6 @@ impl Platform {
                 .env("AULA_LISTEN", format!("127.0.0.1:{port}"))
                 .env("AULA_REDIS_URL", &redis)
                 .env("AULA_TELEMETRY__LOG_FORMAT", "json")
-                .env("AULA_DATABASE__MAX_CONNECTIONS", SUBGRAPH_POOL.to_string())
                 .env("TOKIO_WORKER_THREADS", WORKERS.to_string());
             Ok((command, port))
         };

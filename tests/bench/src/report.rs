@@ -47,6 +47,13 @@ pub struct Sweep {
     pub limit: Report,
 }
 
+impl Sweep {
+    /// The gateway's throughput over the limit's.
+    fn ratio(&self) -> f64 {
+        self.gateway.throughput() / self.limit.throughput()
+    }
+}
+
 /// A ratio the issue sets a target for.
 struct Ratio {
     name: String,
@@ -91,7 +98,7 @@ impl Results {
         for s in &self.sweep {
             out.push(Ratio::at_least(
                 format!("gateway / limit, {} clients each", s.clients),
-                s.gateway.throughput() / s.limit.throughput(),
+                s.ratio(),
                 0.5,
                 "≥ 0.5",
             ));
@@ -240,16 +247,13 @@ impl Results {
                  p50 ms | p99 ms | CPU ms per request | gateway / limit |\n\
                  |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
             );
-            for Sweep {
-                clients,
-                gateway: g,
-                limit: l,
-            } in &self.sweep
-            {
+            for s in &self.sweep {
+                let (g, l) = (&s.gateway, &s.limit);
                 let _ = writeln!(
                     md,
-                    "| {clients} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | \
+                    "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | \
                      {:.3} |",
+                    s.clients,
                     g.throughput(),
                     g.percentile(50.0),
                     g.percentile(99.0),
@@ -258,7 +262,7 @@ impl Results {
                     l.percentile(50.0),
                     l.percentile(99.0),
                     l.cpu_total(),
-                    g.throughput() / l.throughput()
+                    s.ratio()
                 );
             }
         }

@@ -436,7 +436,7 @@ async fn all(options: &Options, args: &[String]) -> Result<Results, String> {
             options.duration.as_secs(),
             load::ROUNDS,
             SWEEP.map(|c| c.to_string()).join(", "),
-            platform::SUBGRAPH_POOL,
+            platform::subgraph_pool(),
             platform::WORKERS
         ),
         ..Results::default()

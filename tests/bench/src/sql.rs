@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::Options;
 use crate::load::{self, Report};
-use crate::platform::SUBGRAPH_POOL;
+use crate::platform::subgraph_pool;
 use crate::seed;
 
 // The statements exactly as the services issue them (read off `pg_stat_statements` while the
@@ -199,10 +199,10 @@ pub struct Limit {
 
 impl Limit {
     /// Connects to the benchmark `database` as the subgraphs' roles, with the pools the
-    /// subgraphs have: a connection per client, at most [`SUBGRAPH_POOL`] per role (more clients
+    /// subgraphs have: a connection per client, at most [`subgraph_pool`] per role (more clients
     /// wait for a connection there as they do in the services).
     pub async fn open(database: &str, concurrency: usize) -> Result<Self, String> {
-        let size = (concurrency as u32).min(SUBGRAPH_POOL);
+        let size = (concurrency as u32).min(subgraph_pool());
         let admin = admin(database).await?;
         Ok(Self {
             learning: pool("aula_learning", size, database).await?,
